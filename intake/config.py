@@ -1,0 +1,329 @@
+"""Load and validate ``config.toml`` (spec section 8).
+
+Every error names its key in one line (``ConfigError``); the CLI prints it and
+exits non-zero, so a bad config never surfaces later as a traceback. The schema
+below is the single source for validation and for the generated config
+reference in the README (``intake config-reference``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from intake.errors import ConfigError
+
+# (key, type, required, default, help). Types: str, int, float, bool, datetime, list[str]
+Key = tuple[str, type | str, bool, Any, str]
+
+SCHEMA: dict[str, list[Key]] = {
+    "mailbox": [
+        ("host", str, True, None, "IMAP server, imap.163.com for the bureau's mailbox"),
+        ("port", int, True, None, "993 for IMAPS"),
+        ("ssl", bool, True, None, "true: IMAP over TLS; false: plain IMAP (local servers, tests)"),
+        ("user", str, True, None, "login name, the full address"),
+        ("password_env", str, True, None, "name of the environment variable holding the password (163: the 授权码)"),
+        ("folder", str, True, None, "folder to read, normally INBOX"),
+        ("processed_folder", str, True, None, "move processed mail here (e.g. 已处理); empty: flag \\Seen only"),
+        ("imap_id", bool, True, None, "send the RFC 2971 ID command after login (163.com requires it)"),
+        ("sent_folder", str, False, "已发送", "where a copy of each reply is appended; used to prove a reply was sent after a crash"),
+        ("batch_size", int, False, 50, "messages fetched per IMAP request"),
+        ("timeout_seconds", int, False, 60, "socket timeout for IMAP"),
+    ],
+    "smtp": [
+        ("host", str, True, None, "SMTP server, smtp.163.com"),
+        ("port", int, True, None, "465 for SSL, 25/587 for STARTTLS or plain"),
+        ("ssl", bool, True, None, "connect over TLS (port 465)"),
+        ("starttls", bool, True, None, "upgrade a plain connection with STARTTLS"),
+        ("user", str, True, None, "login name; empty: no login (local servers)"),
+        ("password_env", str, True, None, "environment variable holding the SMTP password"),
+        ("sender", str, True, None, "From of every reply, e.g. 徐州市知识产权局 <xzip2019@163.com>"),
+        ("max_replies_per_poll", int, False, 30, "replies sent per poll at most; the rest wait for the next poll"),
+        ("timeout_seconds", int, False, 60, "socket timeout for SMTP"),
+    ],
+    "schedule": [
+        ("interval_minutes", int, True, None, "minutes between polls of `intake run`"),
+    ],
+    "campaign": [
+        ("name", str, True, None, "the call's name, shown in replies"),
+        ("deadline", datetime, True, None, "last instant that is on time, with its UTC offset"),
+        ("timezone", str, True, None, "time zone for every time shown, Asia/Shanghai"),
+        ("number_prefix", str, False, "XZ2024", "prefix of 受理编号, e.g. XZ2024-云龙-001"),
+    ],
+    "paths": [
+        ("data_dir", str, True, None, "database, archive and ledger.xlsx; relative to the config file"),
+        ("templates_dir", str, False, "", "folder with edited reply templates; empty: the built-in ones"),
+    ],
+    "rules": [
+        ("cap_new", float, False, 50, "funding cap for 新建 (万元)"),
+        ("cap_upgrade", float, False, 40, "funding cap for 升级 (万元)"),
+        ("pct_weight", float, False, 2, "one PCT application counts as this many invention patents"),
+        ("enterprise_min_patents", int, False, 80, "企业: minimum 有效专利数"),
+        ("enterprise_min_invention", float, False, 10, "企业: minimum 折算有效发明专利数"),
+        ("academic_min_patents", int, False, 80, "高校/科研院所: minimum 有效专利数"),
+        ("academic_min_invention", float, False, 20, "高校/科研院所: minimum 折算有效发明专利数"),
+        ("min_ip_engineers", int, False, 1, "minimum 知识产权工程师人数 (新建)"),
+        ("agency_min_staff", int, False, 15, "agency: minimum 从业人员数 (新建)"),
+        ("agency_min_agents", int, False, 5, "agency: minimum 专利代理人及检索分析人员数 (新建)"),
+        ("agency_min_revenue", float, False, 300, "agency: minimum 2023 revenue, 万元 (新建)"),
+        ("agency_max_projects", int, False, 1, "projects one agency may join across all districts"),
+    ],
+    "staff": [
+        ("report_to", "list[str]", False, [], "staff addresses that get the daily digest; empty: none"),
+        ("report_hour", int, False, 8, "local hour after which the daily digest is sent"),
+    ],
+}
+DISTRICT_SCHEMA: list[Key] = [
+    ("name", str, True, None, "district name as shown in the ledger, e.g. 云龙区"),
+    ("senders", "list[str]", True, None, "addresses this district sends from (case-insensitive)"),
+    ("city_share", float, True, None, "share of funding the city carries (0.5 for the main urban districts)"),
+    ("quota", int, True, None, "projects this district may put forward"),
+    ("short_name", str, False, "", "name used in 受理编号; empty: the name without 区/县/市"),
+]
+OPTIONAL_TABLES = {"rules", "staff"}
+
+
+@dataclass(frozen=True)
+class MailboxConfig:
+    host: str
+    port: int
+    ssl: bool
+    user: str
+    password_env: str
+    folder: str
+    processed_folder: str
+    imap_id: bool
+    sent_folder: str
+    batch_size: int
+    timeout_seconds: int
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    ssl: bool
+    starttls: bool
+    user: str
+    password_env: str
+    sender: str
+    max_replies_per_poll: int
+    timeout_seconds: int
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    interval_minutes: int
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    name: str
+    deadline: datetime
+    timezone: str
+    number_prefix: str
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    data_dir: Path
+    templates_dir: Path | None
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    cap_new: float = 50
+    cap_upgrade: float = 40
+    pct_weight: float = 2
+    enterprise_min_patents: int = 80
+    enterprise_min_invention: float = 10
+    academic_min_patents: int = 80
+    academic_min_invention: float = 20
+    min_ip_engineers: int = 1
+    agency_min_staff: int = 15
+    agency_min_agents: int = 5
+    agency_min_revenue: float = 300
+    agency_max_projects: int = 1
+
+
+@dataclass(frozen=True)
+class StaffConfig:
+    report_to: list[str]
+    report_hour: int
+
+
+@dataclass(frozen=True)
+class DistrictConfig:
+    name: str
+    senders: list[str]
+    city_share: float
+    quota: int
+    short_name: str = ""
+
+    @property
+    def label(self) -> str:
+        """The name used inside 受理编号 (云龙区 -> 云龙)."""
+        if self.short_name:
+            return self.short_name
+        name = self.name
+        return name[:-1] if len(name) > 2 and name[-1] in "区县市" else name
+
+
+@dataclass(frozen=True)
+class Config:
+    mailbox: MailboxConfig
+    smtp: SmtpConfig
+    schedule: ScheduleConfig
+    campaign: CampaignConfig
+    paths: PathsConfig
+    rules: RulesConfig
+    staff: StaffConfig
+    districts: list[DistrictConfig]
+    source: Path | None = None
+
+    def district_for(self, address: str) -> DistrictConfig | None:
+        """The district that sends from ``address`` (case-insensitive), if any."""
+        address = address.strip().lower()
+        for d in self.districts:
+            if address in (s.lower() for s in d.senders):
+                return d
+        return None
+
+    def district(self, name: str) -> DistrictConfig | None:
+        return next((d for d in self.districts if d.name == name), None)
+
+
+def _check(value: Any, typ: type | str, where: str) -> Any:
+    if typ == "list[str]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings")
+        return value
+    if typ is datetime:
+        if not isinstance(value, datetime):
+            raise ConfigError(f"{where}: expected a date-time like 2024-11-08T23:59:59+08:00")
+        if value.tzinfo is None:
+            raise ConfigError(f"{where}: the deadline needs a time zone offset, e.g. +08:00")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number")
+        return float(value)
+    if typ is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: expected a whole number")
+    if typ in (str, bool) and not isinstance(value, typ):  # type: ignore[arg-type]
+        raise ConfigError(f"{where}: expected {'true or false' if typ is bool else 'a string'}")
+    return value
+
+
+def _table(raw: dict[str, Any], keys: list[Key], where: str) -> dict[str, Any]:
+    known = {k[0] for k in keys}
+    for name in raw:
+        if name not in known:
+            raise ConfigError(f"{where}.{name}: unknown key")
+    out = {}
+    for name, typ, required, default, _help in keys:
+        if name not in raw:
+            if required:
+                raise ConfigError(f"{where}.{name}: missing key")
+            out[name] = default
+            continue
+        out[name] = _check(raw[name], typ, f"{where}.{name}")
+    return out
+
+
+def _secret(env_name: str, where: str, required: bool) -> str:
+    value = os.environ.get(env_name)
+    if value is None:
+        if required:
+            raise ConfigError(f"{where}: environment variable {env_name} is not set")
+        return ""
+    return value
+
+
+def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> Config:
+    """Validate a parsed TOML document; ``base`` resolves relative paths."""
+    for name in raw:
+        if name not in SCHEMA and name != "districts":
+            raise ConfigError(f"{name}: unknown table")
+    tables: dict[str, dict[str, Any]] = {}
+    for name, keys in SCHEMA.items():
+        section = raw.get(name)
+        if section is None:
+            if name not in OPTIONAL_TABLES:
+                raise ConfigError(f"{name}: missing table")
+            section = {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"{name}: expected a table")
+        tables[name] = _table(section, keys, name)
+
+    mb, sm = tables["mailbox"], tables["smtp"]
+    mb["password"] = _secret(mb["password_env"], "mailbox.password_env", need_secrets)
+    sm["password"] = _secret(sm["password_env"], "smtp.password_env", need_secrets and bool(sm["user"]))
+    camp = tables["campaign"]
+    try:
+        ZoneInfo(camp["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"campaign.timezone: unknown time zone {camp['timezone']!r}") from None
+    paths = tables["paths"]
+    data_dir = base / paths["data_dir"]
+    templates = base / paths["templates_dir"] if paths["templates_dir"] else None
+    if tables["schedule"]["interval_minutes"] < 1:
+        raise ConfigError("schedule.interval_minutes: must be at least 1")
+    if mb["batch_size"] < 1:
+        raise ConfigError("mailbox.batch_size: must be at least 1")
+
+    districts_raw = raw.get("districts")
+    if not isinstance(districts_raw, list) or not districts_raw:
+        raise ConfigError("districts: at least one [[districts]] table is required")
+    districts = []
+    seen_senders: dict[str, str] = {}
+    for i, d in enumerate(districts_raw):
+        where = f"districts[{i}]"
+        if not isinstance(d, dict):
+            raise ConfigError(f"{where}: expected a table")
+        dd = _table(d, DISTRICT_SCHEMA, where)
+        if not dd["senders"]:
+            raise ConfigError(f"{where}.senders: a district needs at least one sender address")
+        if not 0 <= dd["city_share"] <= 1:
+            raise ConfigError(f"{where}.city_share: must be between 0 and 1")
+        for s in dd["senders"]:
+            if s.lower() in seen_senders:
+                raise ConfigError(f"{where}.senders: {s} is already a sender of {seen_senders[s.lower()]}")
+            seen_senders[s.lower()] = dd["name"]
+        districts.append(DistrictConfig(**dd))
+
+    return Config(
+        mailbox=MailboxConfig(**mb),
+        smtp=SmtpConfig(**sm),
+        schedule=ScheduleConfig(**tables["schedule"]),
+        campaign=CampaignConfig(**camp),
+        paths=PathsConfig(data_dir=data_dir, templates_dir=templates),
+        rules=RulesConfig(**tables["rules"]),
+        staff=StaffConfig(**tables["staff"]),
+        districts=districts,
+    )
+
+
+def load_config(path: Path, need_secrets: bool = True) -> Config:
+    """Read and validate ``path``; raises ``ConfigError`` naming the bad key."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read ({e})") from None
+    cfg = parse_config(raw, path.resolve().parent, need_secrets)
+    return Config(**{**cfg.__dict__, "source": path.resolve()})

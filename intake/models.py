@@ -1,0 +1,206 @@
+"""The shared data types of the pipeline: outcomes, findings, stored messages, projects.
+
+``reports`` may import this module (and nothing else of ``intake``); rules,
+merge and the worker pass these plain values between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    """What happened to a message (spec section 5, message-level outcomes)."""
+
+    PROCESSED = "processed"
+    LATE = "late"
+    DUPLICATE = "duplicate"
+    AUTO_REPLY = "auto_reply"
+    UNKNOWN_SENDER = "unknown_sender"
+    ERROR = "error"
+
+
+class Severity(StrEnum):
+    REJECT = "reject"
+    FIX = "fix"
+    REVIEW = "review"
+
+
+class Status(StrEnum):
+    """A project's status, in the spec's precedence order (worst first)."""
+
+    REJECTED = "不予受理"
+    NEEDS_FIX = "待补正"
+    REVIEW = "待审核"
+    ACCEPTED = "受理"
+
+
+class Code(StrEnum):
+    MISSING_FORM = "MISSING_FORM"
+    UNREADABLE_FILE = "UNREADABLE_FILE"
+    MISSING_FIELD = "MISSING_FIELD"
+    BAD_CREDIT_CODE = "BAD_CREDIT_CODE"
+    MISMATCH = "MISMATCH"
+    FUNDING_OVER_CAP = "FUNDING_OVER_CAP"
+    PATENTS_BELOW_THRESHOLD = "PATENTS_BELOW_THRESHOLD"
+    NO_IP_ENGINEER = "NO_IP_ENGINEER"
+    AGENCY_UNQUALIFIED = "AGENCY_UNQUALIFIED"
+    DECLARATION_FAILED = "DECLARATION_FAILED"
+    UPGRADE_NOT_ELIGIBLE = "UPGRADE_NOT_ELIGIBLE"
+    AGENCY_OVERLIMIT = "AGENCY_OVERLIMIT"
+    OVER_QUOTA = "OVER_QUOTA"
+    SCANNED_FORM = "SCANNED_FORM"
+    # message-level only
+    NO_ATTACHMENTS = "NO_ATTACHMENTS"
+    UNRECOGNIZED_FILE = "UNRECOGNIZED_FILE"
+    CLOUD_ATTACHMENT = "CLOUD_ATTACHMENT"
+    LATE = "LATE"
+
+
+SEVERITY: dict[Code, Severity] = {
+    Code.MISSING_FORM: Severity.FIX,
+    Code.UNREADABLE_FILE: Severity.FIX,
+    Code.MISSING_FIELD: Severity.FIX,
+    Code.BAD_CREDIT_CODE: Severity.FIX,
+    Code.MISMATCH: Severity.FIX,
+    Code.FUNDING_OVER_CAP: Severity.FIX,
+    Code.PATENTS_BELOW_THRESHOLD: Severity.REJECT,
+    Code.NO_IP_ENGINEER: Severity.REJECT,
+    Code.AGENCY_UNQUALIFIED: Severity.REJECT,
+    Code.DECLARATION_FAILED: Severity.REJECT,
+    Code.UPGRADE_NOT_ELIGIBLE: Severity.REJECT,
+    Code.AGENCY_OVERLIMIT: Severity.REVIEW,
+    Code.OVER_QUOTA: Severity.REVIEW,
+    Code.SCANNED_FORM: Severity.REVIEW,
+    # message-level findings: the severity says who must act
+    Code.NO_ATTACHMENTS: Severity.FIX,
+    Code.UNRECOGNIZED_FILE: Severity.FIX,
+    Code.CLOUD_ATTACHMENT: Severity.REVIEW,
+    Code.LATE: Severity.REJECT,
+}
+
+SEVERITY_LABEL = {Severity.REJECT: "不予受理", Severity.FIX: "需补正", Severity.REVIEW: "待审核"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, with a sentence in plain Chinese telling the district what to do."""
+
+    code: Code
+    message: str
+    file: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY[self.code]
+
+    @classmethod
+    def of(cls, code: Code | str, message: str, file: str | None = None) -> Finding:
+        return cls(Code(code), message, file)
+
+
+@dataclass(frozen=True)
+class StoredAttachment:
+    """An attachment as recorded: its archive address and what the parsers made of it.
+
+    ``kind`` is a ``parsers.types.DocKind`` value or ``"error"``; ``parsed`` is
+    ``SummaryTable.to_dict()`` / ``ApplicationForm.to_dict()`` or ``None``;
+    ``error_code``/``error_reason`` come from a ``ParseError`` or a mail-part
+    problem. ``path`` is the archived file, relative to the data directory.
+    """
+
+    id: int
+    filename: str
+    sha256: str
+    size: int
+    sniffed: str
+    kind: str
+    path: str
+    parsed: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_reason: str | None = None
+    container: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as recorded in the store, in UID order for one mailbox."""
+
+    id: int
+    uid: int
+    message_id: str | None
+    sender: str
+    district: str | None
+    subject: str
+    arrival: datetime  # INTERNALDATE, timezone-aware
+    outcome: Outcome
+    findings: tuple[Finding, ...] = ()
+    attachments: tuple[StoredAttachment, ...] = ()
+    error: str | None = None
+
+
+@dataclass
+class Project:
+    """One project of the master ledger, derived from the stored messages."""
+
+    number: str  # 受理编号, e.g. XZ2024-云龙-001
+    district: str
+    key: str  # credit code, else normalized applicant name
+    values: dict[str, Any]  # canonical fields (spec section 3), the form filling gaps
+    project_type: str | None  # 新建 / 升级
+    findings: list[Finding] = field(default_factory=list)
+    status: Status = Status.ACCEPTED
+    converted_invention: float | None = None  # 折算有效发明专利数
+    city_share: float = 0.5
+    city_amount: float | None = None
+    district_amount: float | None = None
+    arrival: datetime | None = None  # latest material for this project
+    source_uids: list[int] = field(default_factory=list)  # messages its material came from
+    form: StoredAttachment | None = None
+    formula_text: list[str] = field(default_factory=list)  # columns to write as text
+
+
+@dataclass(frozen=True)
+class UnmatchedForm:
+    district: str
+    filename: str
+    uid: int
+
+
+@dataclass
+class Ledger:
+    """Everything the workbook and the replies show, derived from the store."""
+
+    projects: list[Project]
+    unmatched_forms: list[UnmatchedForm]
+    quotas: dict[str, int]  # district -> quota, in config order
+
+
+class ReplyKind(StrEnum):
+    RECEIPT = "receipt"  # 回执
+    LATE = "late"  # 逾期通知
+
+
+REPLY_LABEL = {ReplyKind.RECEIPT: "回执", ReplyKind.LATE: "逾期通知"}
+
+
+class ReplyState(StrEnum):
+    QUEUED = "queued"  # written in the message's transaction, not sent yet
+    SENDING = "sending"  # a send was started; on restart, check the Sent folder first
+    SENT = "sent"
+    FAILED = "failed"  # permanent SMTP refusal, recorded for staff
+    DRY_RUN = "dry_run"  # rendered by --dry-run; a real poll sends it
+
+
+@dataclass(frozen=True)
+class ReplyInfo:
+    """The reply owed to one message, as the 来件登记 sheet and `intake status` show it."""
+
+    message_db_id: int
+    kind: ReplyKind
+    state: ReplyState
+    sent_at: datetime | None = None
+    error: str | None = None
