@@ -1,0 +1,469 @@
+"""The system of record: SQLite holding messages, attachments, findings, replies and polls.
+
+Schema changes are numbered migrations applied at open (``PRAGMA
+user_version``). A message is recorded in one transaction together with the
+reply it is owed, so a crash before the commit means the next poll does the
+message again and a crash after it means nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from intake.models import (
+    Code,
+    Finding,
+    Outcome,
+    ReplyInfo,
+    ReplyKind,
+    ReplyState,
+    StoredAttachment,
+    StoredMessage,
+)
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        folder TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        message_id TEXT,
+        raw_sha256 TEXT NOT NULL,
+        raw_path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sender TEXT NOT NULL,
+        sender_name TEXT NOT NULL DEFAULT '',
+        district TEXT,
+        subject TEXT NOT NULL DEFAULT '',
+        internaldate TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT,
+        auto_reasons TEXT NOT NULL DEFAULT '[]',
+        source TEXT NOT NULL DEFAULT 'imap',
+        recorded_at TEXT NOT NULL,
+        mailbox_done INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (folder, uidvalidity, uid)
+    );
+    CREATE INDEX messages_message_id ON messages (message_id);
+    CREATE INDEX messages_raw_sha256 ON messages (raw_sha256);
+    CREATE INDEX messages_pending ON messages (mailbox_done) WHERE mailbox_done = 0;
+    CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages (id),
+        position INTEGER NOT NULL,
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        sniffed TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        container TEXT,
+        kind TEXT NOT NULL,
+        parsed TEXT,
+        error_code TEXT,
+        error_reason TEXT
+    );
+    CREATE INDEX attachments_message ON attachments (message_id);
+    CREATE TABLE findings (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL REFERENCES messages (id),
+        code TEXT NOT NULL,
+        text TEXT NOT NULL,
+        file TEXT
+    );
+    CREATE INDEX findings_message ON findings (message_id);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        message_id INTEGER NOT NULL UNIQUE REFERENCES messages (id),
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        to_addr TEXT NOT NULL,
+        reply_message_id TEXT NOT NULL,
+        rfc822 BLOB NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE TABLE failures (
+        folder TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_error TEXT NOT NULL,
+        PRIMARY KEY (folder, uidvalidity, uid)
+    );
+    CREATE TABLE polls (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        ok INTEGER NOT NULL DEFAULT 0,
+        dry_run INTEGER NOT NULL DEFAULT 0,
+        summary TEXT,
+        error TEXT
+    );
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    """An attachment ready to be recorded (archived already)."""
+
+    filename: str
+    content_type: str
+    sniffed: str
+    sha256: str
+    size: int
+    path: str
+    kind: str
+    parsed: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_reason: str | None = None
+    container: str | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message ready to be recorded: everything decided, nothing written yet."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_id: str | None
+    raw_sha256: str
+    raw_path: str
+    size: int
+    sender: str
+    sender_name: str
+    district: str | None
+    subject: str
+    arrival: datetime
+    outcome: Outcome
+    findings: tuple[Finding, ...] = ()
+    attachments: tuple[NewAttachment, ...] = ()
+    error: str | None = None
+    auto_reasons: tuple[str, ...] = ()
+    source: str = "imap"
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    message_db_id: int
+    kind: ReplyKind
+    state: ReplyState
+    to_addr: str
+    reply_message_id: str
+    rfc822: bytes
+    attempts: int
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PendingMailboxAction:
+    message_db_id: int
+    folder: str
+    uidvalidity: int
+    uid: int
+    outcome: Outcome
+
+
+class Store:
+    """The SQLite database under the data directory."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = FULL")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -----------------------------------------------------------
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- what is known ----------------------------------------------------
+    def known_uids(self, folder: str, uidvalidity: int, uids: Sequence[int]) -> set[int]:
+        """The subset of ``uids`` already recorded for this folder and UIDVALIDITY."""
+        known: set[int] = set()
+        for start in range(0, len(uids), 500):
+            chunk = list(uids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT uid FROM messages WHERE folder = ? AND uidvalidity = ? AND uid IN ({marks})",
+                (folder, uidvalidity, *chunk),
+            )
+            known.update(r[0] for r in rows)
+        return known
+
+    def search_start(self, folder: str, uidvalidity: int) -> int:
+        """The lowest UID that may still need work: after the highest recorded, or a retried failure."""
+        top = self.db.execute(
+            "SELECT COALESCE(MAX(uid), 0) FROM messages WHERE folder = ? AND uidvalidity = ?",
+            (folder, uidvalidity),
+        ).fetchone()[0]
+        retry = self.db.execute(
+            "SELECT MIN(uid) FROM failures WHERE folder = ? AND uidvalidity = ?", (folder, uidvalidity)
+        ).fetchone()[0]
+        return min(top + 1, retry) if retry else top + 1
+
+    def known_uidvalidities(self, folder: str) -> set[int]:
+        rows = self.db.execute("SELECT DISTINCT uidvalidity FROM messages WHERE folder = ?", (folder,))
+        return {r[0] for r in rows}
+
+    def find_earlier(self, message_id: str | None, raw_sha256: str) -> sqlite3.Row | None:
+        """An earlier record of the same message: by Message-ID, else by the raw bytes' hash."""
+        if message_id:
+            sql, arg = "SELECT * FROM messages WHERE message_id = ? ORDER BY id LIMIT 1", message_id
+        else:
+            sql, arg = "SELECT * FROM messages WHERE raw_sha256 = ? ORDER BY id LIMIT 1", raw_sha256
+        return self.db.execute(sql, (arg,)).fetchone()
+
+    def remap(self, message_db_id: int, uidvalidity: int, uid: int) -> None:
+        """Point an existing record at its new UID after the server changed UIDVALIDITY."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE messages SET uidvalidity = ?, uid = ? WHERE id = ?", (uidvalidity, uid, message_db_id)
+            )
+
+    # -- failures ---------------------------------------------------------
+    def note_failure(self, folder: str, uidvalidity: int, uid: int, error: str) -> int:
+        """Count a failed attempt at a message; return how many in a row."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO failures VALUES (?, ?, ?, 1, ?) ON CONFLICT (folder, uidvalidity, uid) "
+                "DO UPDATE SET attempts = attempts + 1, last_error = excluded.last_error",
+                (folder, uidvalidity, uid, error),
+            )
+        row = self.db.execute(
+            "SELECT attempts FROM failures WHERE folder = ? AND uidvalidity = ? AND uid = ?",
+            (folder, uidvalidity, uid),
+        ).fetchone()
+        return int(row[0])
+
+    # -- recording --------------------------------------------------------
+    def insert_message(self, m: NewMessage) -> int:
+        """Insert a message with its attachments and findings; call inside ``transaction()``."""
+        cur = self.db.execute(
+            "INSERT INTO messages (folder, uidvalidity, uid, message_id, raw_sha256, raw_path, size, sender,"
+            " sender_name, district, subject, internaldate, outcome, error, auto_reasons, source, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                m.folder, m.uidvalidity, m.uid, m.message_id, m.raw_sha256, m.raw_path, m.size, m.sender,
+                m.sender_name, m.district, m.subject, _iso(m.arrival), m.outcome.value, m.error,
+                json.dumps(list(m.auto_reasons)), m.source, _iso(now_utc()),
+            ),
+        )
+        db_id = int(cur.lastrowid or 0)
+        self.db.executemany(
+            "INSERT INTO attachments (message_id, position, filename, content_type, sniffed, sha256, size,"
+            " path, container, kind, parsed, error_code, error_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    db_id, i, a.filename, a.content_type, a.sniffed, a.sha256, a.size, a.path, a.container,
+                    a.kind, json.dumps(a.parsed, ensure_ascii=False) if a.parsed is not None else None,
+                    a.error_code, a.error_reason,
+                )
+                for i, a in enumerate(m.attachments)
+            ],
+        )
+        self.db.executemany(
+            "INSERT INTO findings (message_id, code, text, file) VALUES (?, ?, ?, ?)",
+            [(db_id, f.code.value, f.message, f.file) for f in m.findings],
+        )
+        self.db.execute(
+            "DELETE FROM failures WHERE folder = ? AND uidvalidity = ? AND uid = ?",
+            (m.folder, m.uidvalidity, m.uid),
+        )
+        return db_id
+
+    def insert_reply(
+        self, message_db_id: int, kind: ReplyKind, to_addr: str, reply_message_id: str, rfc822: bytes,
+        state: ReplyState = ReplyState.QUEUED,
+    ) -> None:
+        """Queue a reply; call inside the same ``transaction()`` as its message."""
+        self.db.execute(
+            "INSERT INTO outbox (message_id, kind, state, to_addr, reply_message_id, rfc822, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (message_db_id, kind.value, state.value, to_addr, reply_message_id, rfc822, _iso(now_utc())),
+        )
+
+    # -- reading back -----------------------------------------------------
+    def messages(self, ids: Iterable[int] | None = None) -> list[StoredMessage]:
+        """Stored messages in processing (= UID) order, with attachments and findings."""
+        where, args = "", ()
+        if ids is not None:
+            id_list = list(ids)
+            where, args = f"WHERE id IN ({','.join('?' * len(id_list))})", tuple(id_list)
+        rows = self.db.execute(f"SELECT * FROM messages {where} ORDER BY id", args).fetchall()
+        attachments: dict[int, list[StoredAttachment]] = {}
+        findings: dict[int, list[Finding]] = {}
+        for a in self.db.execute(f"SELECT * FROM attachments {where.replace('id IN', 'message_id IN')}"
+                                 " ORDER BY message_id, position", args):
+            attachments.setdefault(a["message_id"], []).append(_attachment(a))
+        for f in self.db.execute(f"SELECT * FROM findings {where.replace('id IN', 'message_id IN')}"
+                                 " ORDER BY id", args):
+            findings.setdefault(f["message_id"], []).append(Finding(Code(f["code"]), f["text"], f["file"]))
+        return [
+            StoredMessage(
+                id=r["id"], uid=r["uid"], message_id=r["message_id"], sender=r["sender"],
+                district=r["district"], subject=r["subject"], arrival=datetime.fromisoformat(r["internaldate"]),
+                outcome=Outcome(r["outcome"]), findings=tuple(findings.get(r["id"], ())),
+                attachments=tuple(attachments.get(r["id"], ())), error=r["error"],
+            )
+            for r in rows
+        ]
+
+    def message_count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+    def outcome_counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT outcome, COUNT(*) FROM messages GROUP BY outcome")
+        return {r[0]: r[1] for r in rows}
+
+    # -- replies ----------------------------------------------------------
+    def replies(self) -> dict[int, ReplyInfo]:
+        rows = self.db.execute("SELECT message_id, kind, state, sent_at, last_error FROM outbox")
+        return {
+            r[0]: ReplyInfo(r[0], ReplyKind(r[1]), ReplyState(r[2]), _dt(r[3]), r[4]) for r in rows
+        }
+
+    def outbox(self, states: Sequence[ReplyState]) -> list[OutboxItem]:
+        marks = ",".join("?" * len(states))
+        rows = self.db.execute(
+            f"SELECT * FROM outbox WHERE state IN ({marks}) ORDER BY id", [s.value for s in states]
+        )
+        return [
+            OutboxItem(
+                r["id"], r["message_id"], ReplyKind(r["kind"]), ReplyState(r["state"]), r["to_addr"],
+                r["reply_message_id"], r["rfc822"], r["attempts"], _dt(r["next_attempt_at"]),
+            )
+            for r in rows
+        ]
+
+    def set_reply_state(
+        self, outbox_id: int, state: ReplyState, *, error: str | None = None,
+        next_attempt_at: datetime | None = None, count_attempt: bool = False,
+    ) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE outbox SET state = ?, last_error = COALESCE(?, last_error), next_attempt_at = ?,"
+                " attempts = attempts + ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
+                " WHERE id = ?",
+                (state.value, error, _iso(next_attempt_at), int(count_attempt), state.value,
+                 _iso(now_utc()), outbox_id),
+            )
+
+    def reply_counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")
+        return {r[0]: r[1] for r in rows}
+
+    def next_import_uid(self) -> int:
+        row = self.db.execute("SELECT COALESCE(MAX(uid), 0) + 1 FROM messages WHERE folder = 'import'").fetchone()
+        return int(row[0])
+
+    # -- mailbox actions --------------------------------------------------
+    def pending_mailbox_actions(self, folder: str, uidvalidity: int) -> list[PendingMailboxAction]:
+        rows = self.db.execute(
+            "SELECT id, folder, uidvalidity, uid, outcome FROM messages WHERE mailbox_done = 0"
+            " AND folder = ? AND uidvalidity = ? AND source = 'imap' ORDER BY uid",
+            (folder, uidvalidity),
+        )
+        return [PendingMailboxAction(r[0], r[1], r[2], r[3], Outcome(r[4])) for r in rows]
+
+    def mark_mailbox_done(self, message_db_ids: Sequence[int]) -> None:
+        with self.transaction():
+            self.db.executemany("UPDATE messages SET mailbox_done = 1 WHERE id = ?", [(i,) for i in message_db_ids])
+
+    # -- polls ------------------------------------------------------------
+    def start_poll(self, dry_run: bool) -> int:
+        with self.transaction():
+            cur = self.db.execute(
+                "INSERT INTO polls (started_at, dry_run) VALUES (?, ?)", (_iso(now_utc()), int(dry_run))
+            )
+        return int(cur.lastrowid or 0)
+
+    def finish_poll(self, poll_id: int, ok: bool, summary: dict[str, Any], error: str | None = None) -> None:
+        with self.transaction():
+            self.db.execute(
+                "UPDATE polls SET finished_at = ?, ok = ?, summary = ?, error = ? WHERE id = ?",
+                (_iso(now_utc()), int(ok), json.dumps(summary, ensure_ascii=False), error, poll_id),
+            )
+
+    def last_poll(self, ok_only: bool = True) -> sqlite3.Row | None:
+        sql = "SELECT * FROM polls WHERE finished_at IS NOT NULL"
+        if ok_only:
+            sql += " AND ok = 1"
+        return self.db.execute(sql + " ORDER BY id DESC LIMIT 1").fetchone()
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def _attachment(a: sqlite3.Row) -> StoredAttachment:
+    return StoredAttachment(
+        id=a["id"], filename=a["filename"], sha256=a["sha256"], size=a["size"], sniffed=a["sniffed"],
+        kind=a["kind"], path=a["path"], parsed=json.loads(a["parsed"]) if a["parsed"] else None,
+        error_code=a["error_code"], error_reason=a["error_reason"], container=a["container"],
+    )
