@@ -1,0 +1,52 @@
+"""Chinese wording shared by the ledger and the replies: times, file kinds, statuses.
+
+Kept in one place so a file is described the same way in the 来件登记 sheet and in
+the receipt a district reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, tzinfo
+
+from intake.models import Status, StoredAttachment
+
+# StoredAttachment.kind values (parsers.types.DocKind, which reports may not import)
+KIND_LABEL = {
+    "summary_table": "汇总表",
+    "application_form": "申报书",
+    "unrecognized": "无法识别",
+    "archive": "压缩包（已解压）",
+}
+
+STATUS_ORDER = (Status.ACCEPTED, Status.NEEDS_FIX, Status.REVIEW, Status.REJECTED)
+
+
+def ledger_time(moment: datetime | None, tz: tzinfo) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` in ``tz`` (spec section 6), or ``""`` for no time."""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def chinese_time(moment: datetime, tz: tzinfo) -> str:
+    """``2024年11月8日 23:59`` in ``tz``: how a time reads in a reply."""
+    local = moment.astimezone(tz)
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def attachment_label(att: StoredAttachment, unmatched: Collection[str] = ()) -> str:
+    """What a file was recognized as, in words a district office understands."""
+    if att.kind == "error":
+        reason = att.error_reason or "文件无法解析"
+        if att.error_code == "SCANNED_FORM":
+            return f"申报书（扫描件，需人工审核：{reason}）"
+        return f"无法读取：{reason}"
+    label = KIND_LABEL.get(att.kind, "无法识别")
+    if att.kind == "application_form" and att.filename in unmatched:
+        label += "，未对应到汇总表中的项目"
+    return label
+
+
+def attachment_line(att: StoredAttachment, unmatched: Collection[str] = ()) -> str:
+    """``汇总表.xlsx（汇总表）``, naming the archive a member came from."""
+    origin = f"，来自{att.container}" if att.container else ""
+    return f"{att.filename}（{attachment_label(att, unmatched)}{origin}）"

@@ -1,0 +1,371 @@
+"""The ledger workbook (spec section 6), read back with openpyxl."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
+from report_factories import (
+    SHANGHAI,
+    attachment,
+    finding,
+    message,
+    project,
+    sample_ledger,
+)
+
+from intake.models import (
+    Code,
+    Ledger,
+    Outcome,
+    ReplyInfo,
+    ReplyKind,
+    ReplyState,
+    UnmatchedForm,
+)
+from reports import ledger as ledger_module
+from reports.ledger import display_width, write_ledger
+
+# Copied from INTAKE-SPEC.md section 6, on purpose not from reports.ledger.
+SPEC_SHEETS = {
+    "项目台账": [
+        "受理编号", "区县", "项目名称", "牵头申报单位", "统一社会信用代码", "单位性质", "项目类别",
+        "技术领域", "合作服务机构", "有效专利数", "有效发明专利数", "PCT申请数", "折算有效发明专利数",
+        "申请资助金额（万元）", "市级承担（万元）", "区级承担（万元）", "状态", "问题代码", "问题说明",
+        "来件时间", "来源邮件", "申报书文件",
+    ],
+    "来件登记": [
+        "UID", "Message-ID", "发件人", "区县", "主题", "收到时间", "附件", "处理结果", "问题代码",
+        "回复类型", "回复时间",
+    ],
+    "问题清单": ["区县", "项目名称", "问题代码", "严重程度", "说明"],
+    "区县汇总": [
+        "区县", "项目数", "受理", "待补正", "待审核", "不予受理", "名额", "申请资助合计（万元）",
+        "市级承担合计（万元）", "区级承担合计（万元）",
+    ],
+}
+FORMULA_LOOKING = ['=HYPERLINK("http://x","y")', "+1", "-a", "@SUM(A1)"]
+
+
+# -- builders -----------------------------------------------------------------
+
+
+def small_ledger() -> tuple[Ledger, list[Any], dict[int, ReplyInfo]]:
+    """Two districts, one project of each status, three messages with different replies."""
+    form = attachment("徐工集团申报书.pdf", id=7)
+    files = (attachment("汇总表.xlsx", "summary_table", id=1), form,
+             attachment("扫描.pdf", "error", id=3, error_code="UNREADABLE_FILE", error_reason="文件已加密"))
+    messages = [
+        message(1, "云龙区", attachments=files, arrival=datetime(2024, 11, 5, 1, 2, 3, tzinfo=UTC),
+                findings=(finding(Code.UNREADABLE_FILE, "文件“扫描.pdf”无法读取：文件已加密", "扫描.pdf"),)),
+        message(2, "鼓楼区", attachments=(attachment("汇总表.xlsx", "summary_table", id=4),)),
+        message(3, "云龙区", outcome=Outcome.LATE, findings=(finding(Code.LATE),),
+                arrival=datetime(2024, 11, 9, 2, 0, tzinfo=UTC)),
+    ]
+    projects = [
+        project("XZ2024-云龙-001", "云龙区", "工程机械智能控制专利培育", form=form, source_uids=[1],
+                arrival=datetime(2024, 11, 5, 1, 2, 3, tzinfo=UTC)),
+        project("XZ2024-云龙-002", "云龙区", "矿山安全监测专利培育",
+                findings=[finding(Code.MISMATCH), finding(Code.FUNDING_OVER_CAP)]),
+        project("XZ2024-鼓楼-001", "鼓楼区", "光电材料专利培育", findings=[finding(Code.SCANNED_FORM)],
+                values={"申请资助金额": 40}, city_amount=40.0, district_amount=0.0),
+        project("XZ2024-鼓楼-002", "鼓楼区", "多晶硅专利培育",
+                findings=[finding(Code.PATENTS_BELOW_THRESHOLD)]),
+    ]
+    replies = {
+        1: ReplyInfo(1, ReplyKind.RECEIPT, ReplyState.SENT, datetime(2024, 11, 5, 1, 10, tzinfo=UTC)),
+        3: ReplyInfo(3, ReplyKind.LATE, ReplyState.FAILED, error="554 DT:SPM"),
+    }
+    quotas = {"云龙区": 3, "鼓楼区": 1, "泉山区": 4}
+    ledger = Ledger(projects, [UnmatchedForm("鼓楼区", "多余.pdf", 2)], quotas)
+    return ledger, messages, replies
+
+
+def write(tmp_path: Path, ledger: Ledger, messages: list[Any], replies: dict[int, ReplyInfo]) -> Path:
+    path = tmp_path / "ledger.xlsx"
+    write_ledger(path, ledger, messages, replies, SHANGHAI, data_dir=tmp_path)
+    return path
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> Any:
+    path = write(tmp_path, *small_ledger())
+    return load_workbook(path)
+
+
+def rows(ws: Worksheet) -> list[dict[str, Any]]:
+    header = [c.value for c in ws[1]]
+    return [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
+
+
+def column(ws: Worksheet, name: str) -> list[Any]:
+    """The cells of the column headed ``name``, without the header."""
+    index = [c.value for c in ws[1]].index(name)
+    return [r[index] for r in ws.iter_rows(min_row=2)]
+
+
+# -- structure ------------------------------------------------------------------
+
+
+def test_sheet_names_and_headers_match_the_spec(book: Any) -> None:
+    """The four sheets come in the spec's order with the spec's header text in row 1."""
+    assert book.sheetnames == list(SPEC_SHEETS)
+    for title, headers in SPEC_SHEETS.items():
+        assert [c.value for c in book[title][1]] == headers, title
+
+
+def test_every_sheet_has_frozen_header_and_filter_over_all_rows(book: Any) -> None:
+    """Staff scroll and filter: row 1 is frozen and the filter spans every column and row."""
+    for ws in book.worksheets:
+        assert ws.freeze_panes == "A2"
+        assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{ws.max_row}"
+
+
+def test_an_empty_ledger_still_has_the_headers(tmp_path: Path) -> None:
+    """Before any mail arrives the workbook already shows the four sheets and their headers."""
+    book = load_workbook(write(tmp_path, Ledger([], [], {"云龙区": 3}), [], {}))
+    assert [c.value for c in book["项目台账"][1]] == SPEC_SHEETS["项目台账"]
+    assert book["项目台账"].max_row == 1
+    assert [c.value for c in book["区县汇总"][2]][:2] == ["云龙区", 0]
+
+
+# -- 项目台账 ------------------------------------------------------------------------
+
+
+def test_project_row_carries_the_project_values(book: Any) -> None:
+    """A project row shows its values, codes, reasons, sources and arrival in Shanghai time."""
+    first, second = rows(book["项目台账"])[:2]
+    assert first["受理编号"] == "XZ2024-云龙-001" and first["项目类别"] == "新建"
+    assert first["统一社会信用代码"] == "91320300MA1MXXXX0X"
+    assert first["来件时间"] == "2024-11-05 09:02:03"
+    assert first["来源邮件"] == "UID 1：云龙区2024年高价值专利培育计划申报材料"
+    assert second["问题代码"] == "FUNDING_OVER_CAP,MISMATCH"
+    reasons = [finding(Code.MISMATCH).message, finding(Code.FUNDING_OVER_CAP).message]
+    assert second["问题说明"].split("\n") == reasons
+    assert second["状态"] == "待补正"
+
+
+def test_numbers_are_numeric_cells(book: Any) -> None:
+    """Counts and amounts are numbers staff can sum, not text."""
+    ws = book["项目台账"]
+    for name in ("有效专利数", "有效发明专利数", "PCT申请数", "折算有效发明专利数", "申请资助金额（万元）",
+                 "市级承担（万元）", "区级承担（万元）"):
+        cells = column(ws, name)
+        assert all(c.data_type == "n" and isinstance(c.value, int | float) for c in cells), name
+    assert column(ws, "申请资助金额（万元）")[2].value == 40
+
+
+def test_credit_code_stored_as_number_is_written_as_text(tmp_path: Path) -> None:
+    """A credit code a spreadsheet held as a number comes out as its digits, as text."""
+    p = project("XZ2024-云龙-001", values={"统一社会信用代码": 913203000000000001.0})
+    book = load_workbook(write(tmp_path, Ledger([p], [], {"云龙区": 3}), [], {}))
+    cell = column(book["项目台账"], "统一社会信用代码")[0]
+    assert cell.data_type == "s" and cell.value == str(int(913203000000000001.0))
+
+
+def test_form_cell_links_to_the_archived_original(book: Any) -> None:
+    """申报书文件 shows the file name and links to the archived copy, relative to the workbook."""
+    cell = column(book["项目台账"], "申报书文件")[0]
+    form = attachment("徐工集团申报书.pdf", id=7)
+    assert cell.value == "徐工集团申报书.pdf"
+    assert cell.hyperlink.target == form.path
+    assert cell.font.u == "single" and cell.data_type == "s"
+    assert column(book["项目台账"], "申报书文件")[1].value is None
+
+
+def test_status_cells_are_coloured_by_status(book: Any) -> None:
+    """受理 green, 待补正 orange, 待审核 yellow, 不予受理 red, each a light solid fill."""
+    expected = {"受理": "00C6EFCE", "待补正": "00FCD5B4", "待审核": "00FFEB9C", "不予受理": "00FFC7CE"}
+    cells = column(book["项目台账"], "状态")
+    assert {c.value for c in cells} == set(expected)
+    for c in cells:
+        assert c.fill.fill_type == "solid" and c.fill.fgColor.rgb == expected[c.value]
+
+
+# -- text that looks like a formula ---------------------------------------------------
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Path:
+    """A ledger whose every sender-supplied text looks like a formula."""
+    a, b, c, d = FORMULA_LOOKING
+    p = project("XZ2024-云龙-001", name=a, values={"牵头申报单位": b, "技术领域": c, "合作服务机构": d},
+                findings=[finding(Code.MISMATCH, a)], form=attachment(a + ".pdf", id=9))
+    m = message(1, subject=a, sender=b, message_id=c, attachments=(attachment(d, "unrecognized", id=8),))
+    return write(tmp_path, Ledger([p], [], {"云龙区": 3}), [m], {})
+
+
+def test_formula_looking_text_reads_back_as_the_same_text(hostile: Path) -> None:
+    """=HYPERLINK(...), +1, -a and @SUM(A1) from senders come back identical, as strings."""
+    book = load_workbook(hostile)
+    ledger_row = {c.value: c for c in book["项目台账"][2]}
+    assert set(FORMULA_LOOKING) <= set(ledger_row)
+    for text in FORMULA_LOOKING:
+        assert ledger_row[text].data_type == "s"
+    subject = column(book["来件登记"], "主题")[0]
+    assert subject.value == FORMULA_LOOKING[0] and subject.data_type == "s"
+    assert column(book["问题清单"], "说明")[0].value == FORMULA_LOOKING[0]
+
+
+def test_no_sheet_contains_a_formula(hostile: Path) -> None:
+    """The file itself holds no formula element, so no spreadsheet program can evaluate one."""
+    with zipfile.ZipFile(hostile) as z:
+        sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert len(sheets) == 4
+        assert not any(b"<f>" in z.read(n) or b"<f " in z.read(n) for n in sheets)
+
+
+def test_formula_looking_text_keeps_the_quote_prefix(hostile: Path) -> None:
+    """Such cells carry Excel's quote prefix, so editing one in Excel keeps it text."""
+    cells = {c.value: c for c in load_workbook(hostile)["项目台账"][2]}
+    assert all(cells[t].quotePrefix for t in FORMULA_LOOKING)
+
+
+def test_control_characters_are_dropped_not_fatal(tmp_path: Path) -> None:
+    """A subject with characters XML cannot hold is written without them instead of failing the poll."""
+    m = message(1, subject="申报\x01材料\x0b")
+    book = load_workbook(write(tmp_path, Ledger([], [], {}), [m], {}))
+    assert column(book["来件登记"], "主题")[0].value == "申报材料"
+
+
+# -- 来件登记, 问题清单, 区县汇总 -----------------------------------------------------------
+
+
+def test_message_sheet_has_one_row_per_message(book: Any) -> None:
+    """Each message shows its files as recognized, its outcome, codes and the reply owed."""
+    first, second, third = rows(book["来件登记"])
+    assert first["UID"] == 1 and first["区县"] == "云龙区" and first["收到时间"] == "2024-11-05 09:02:03"
+    assert first["附件"].split("\n") == ["汇总表.xlsx（汇总表）", "徐工集团申报书.pdf（申报书）",
+                                         "扫描.pdf（无法读取：文件已加密）"]
+    assert (first["处理结果"], first["问题代码"]) == ("processed", "UNREADABLE_FILE")
+    assert (first["回复类型"], first["回复时间"]) == ("回执", "2024-11-05 09:10:00")
+    assert (second["回复类型"], second["回复时间"]) == ("无", None)
+    assert (third["处理结果"], third["回复类型"]) == ("late", "逾期通知")
+    assert third["回复时间"] == "发送失败：554 DT:SPM"
+
+
+def test_unmatched_form_is_marked_in_the_message_row(tmp_path: Path) -> None:
+    """A form that matched no summary row says so next to its name."""
+    m = message(2, "鼓楼区", attachments=(attachment("多余.pdf", id=5),))
+    book = load_workbook(write(tmp_path, Ledger([], [UnmatchedForm("鼓楼区", "多余.pdf", 2)], {}), [m], {}))
+    assert column(book["来件登记"], "附件")[0].value == "多余.pdf（申报书，未对应到汇总表中的项目）"
+
+
+def test_finding_sheet_lists_project_then_message_findings(book: Any) -> None:
+    """Every project finding has a row, then every message-level finding, named by its message."""
+    found = [(r["区县"], r["项目名称"], r["问题代码"], r["严重程度"]) for r in rows(book["问题清单"])]
+    assert found == [
+        ("云龙区", "矿山安全监测专利培育", "MISMATCH", "需补正"),
+        ("云龙区", "矿山安全监测专利培育", "FUNDING_OVER_CAP", "需补正"),
+        ("鼓楼区", "光电材料专利培育", "SCANNED_FORM", "待审核"),
+        ("鼓楼区", "多晶硅专利培育", "PATENTS_BELOW_THRESHOLD", "不予受理"),
+        ("云龙区", "（邮件 UID 1）扫描.pdf", "UNREADABLE_FILE", "需补正"),
+        ("云龙区", "（邮件 UID 3）", "LATE", "不予受理"),
+    ]
+    assert rows(book["问题清单"])[0]["说明"] == finding(Code.MISMATCH).message
+    severity = [c.fill.fgColor.rgb for c in column(book["问题清单"], "严重程度")[:4]]
+    assert severity == ["00FCD5B4", "00FCD5B4", "00FFEB9C", "00FFC7CE"]
+
+
+def test_district_summary_counts_and_sums_in_config_order(book: Any) -> None:
+    """One row per configured district, in config order, with counts by status, quota and amounts."""
+    summary = [list(r.values()) for r in rows(book["区县汇总"])]
+    assert summary == [
+        ["云龙区", 2, 1, 1, 0, 0, 3, 100, 50, 50],
+        ["鼓楼区", 2, 0, 0, 1, 1, 1, 90, 65, 25],
+        ["泉山区", 0, 0, 0, 0, 0, 4, 0, 0, 0],
+    ]
+
+
+def test_district_summary_has_a_status_bar_chart(book: Any) -> None:
+    """区县汇总 carries a bar chart with one series per status."""
+    charts = book["区县汇总"]._charts
+    assert len(charts) == 1
+    assert charts[0].tagname == "barChart" and len(charts[0].series) == 4
+
+
+def test_project_of_an_unconfigured_district_still_counts(tmp_path: Path) -> None:
+    """A district missing from the config gets its own summary row after the configured ones."""
+    book = load_workbook(write(tmp_path, Ledger([project("X-1", "新城区")], [], {"云龙区": 3}), [], {}))
+    assert [r["区县"] for r in rows(book["区县汇总"])] == ["云龙区", "新城区"]
+    assert rows(book["区县汇总"])[1]["名额"] is None
+
+
+# -- widths ---------------------------------------------------------------------------
+
+
+def test_cjk_characters_count_double_in_column_widths(tmp_path: Path) -> None:
+    """A column of Chinese names is sized about twice a column of as many ASCII characters."""
+    assert display_width("徐工集团") == 8 and display_width("ab（c）") == 7
+    p = project("X-1", values={"项目名称": "高" * 15, "技术领域": "x" * 15})
+    dims = load_workbook(write(tmp_path, Ledger([p], [], {}), [], {}))["项目台账"].column_dimensions
+    assert dims["C"].width == 32 and dims["H"].width == 17
+
+
+# -- atomic replace ---------------------------------------------------------------------
+
+
+def test_rewrite_replaces_the_old_file_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    """A second write swaps in the new workbook whole; only ledger.xlsx remains."""
+    ledger, messages, replies = small_ledger()
+    path = write(tmp_path, ledger, messages, replies)
+    old_inode = path.stat().st_ino
+    ledger.projects = ledger.projects[:1]
+    write(tmp_path, ledger, messages, replies)
+    assert path.stat().st_ino != old_inode
+    assert load_workbook(path)["项目台账"].max_row == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.xlsx"]
+
+
+def test_failed_write_keeps_the_old_file_and_removes_the_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure after the new file was written but before the swap leaves the old workbook and no debris."""
+    path = write(tmp_path, *small_ledger())
+    before = path.read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ledger_module.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        write(tmp_path, *small_ledger())
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.xlsx"]
+
+
+def test_replacement_keeps_the_file_permissions(tmp_path: Path) -> None:
+    """Staff who could read the old workbook can read the new one (mkstemp alone makes it 0600)."""
+    path = write(tmp_path, *small_ledger())
+    assert path.stat().st_mode & 0o777 == 0o644
+    os.chmod(path, 0o640)
+    write(tmp_path, *small_ledger())
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+# -- LibreOffice ------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("libreoffice") is None, reason="libreoffice is not installed")
+def test_libreoffice_converts_the_workbook_without_evaluating_text(tmp_path: Path) -> None:
+    """LibreOffice turns a realistic ledger into a PDF, showing formula-looking text as typed."""
+    ledger, messages, replies = sample_ledger(12, 8)
+    ledger.projects[0].values["项目名称"] = "=1+1"
+    path = write(tmp_path, ledger, messages, replies)
+    profile = (tmp_path / "lo-profile").as_uri()
+    subprocess.run(["libreoffice", f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf",
+                    "--outdir", str(tmp_path), str(path)], check=True, capture_output=True, timeout=180)
+    pdf = tmp_path / "ledger.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
+                              text=True).stdout
+        assert "=1+1" in text and "XZ2024-云龙-001" in text
