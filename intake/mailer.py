@@ -1,0 +1,219 @@
+"""Replies as messages, and the SMTP client that sends them (spec section 7).
+
+``build_reply`` makes the message a district receives; ``Mailer`` sends it over
+SSL, STARTTLS or plain SMTP per ``[smtp]``. Every failure becomes a
+``SendError`` that says whether a retry may succeed: NetEase's ``451 DT:SPM``,
+``451 MI:SFQ`` and ``421 HL:ICC`` and a server that cannot be reached are
+temporary; ``554 DT:SPM``, ``550`` and other 5xx answers are permanent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import smtplib
+import ssl
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, localtime, make_msgid, parseaddr
+from types import TracebackType
+
+from intake.config import SmtpConfig
+from intake.errors import SendError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("receipt", "late")
+
+
+# -- building ----------------------------------------------------------------
+
+
+def build_reply(
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    text: str,
+    html: str,
+    in_reply_to: str | None,
+    kind: str,
+    domain: str | None = None,
+    message_id: str | None = None,
+    date: datetime | None = None,
+) -> tuple[EmailMessage, str]:
+    """The reply to one message (text and HTML alternatives, UTF-8) and its Message-ID.
+
+    ``sender`` is the config's ``smtp.sender`` (``徐州市知识产权局 <xzip2019@163.com>``);
+    its display name is written RFC 2047-encoded. ``in_reply_to`` is the original
+    Message-ID, ``None`` when the original had none. A Message-ID is made on
+    ``domain`` (default: the sender's) unless ``message_id`` is given.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown reply kind {kind!r}")
+    sender_address = _address(sender)
+    message_id = message_id or make_msgid(domain=domain or sender_address.domain or "localhost")
+    msg = EmailMessage()
+    msg["From"] = sender_address
+    msg["To"] = _address(to)
+    msg["Subject"] = _one_line(subject)
+    msg["Date"] = format_datetime(date or localtime())
+    msg["Message-ID"] = message_id
+    if original := _msgid(in_reply_to):
+        msg["In-Reply-To"] = original
+        msg["References"] = original
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"  # keeps Outlook/Exchange out-of-office answers from looping
+    msg["X-Intake-Outcome"] = kind
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    return msg, message_id
+
+
+def message_id_for(reply_key: str, domain: str) -> str:
+    """A Message-ID derived from ``reply_key``: the same reply always gets the same ID."""
+    digest = hashlib.sha256(reply_key.encode()).hexdigest()[:32]
+    return f"<intake.{digest}@{domain}>"
+
+
+def _address(value: str) -> Address:
+    """``显示名 <a@b>`` or a bare address as an ``Address`` (display names may be Chinese)."""
+    name, addr = parseaddr(value)
+    if "@" not in addr:
+        raise ValueError(f"not a mail address: {value!r}")
+    return Address(display_name=name, addr_spec=addr)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
+
+
+def _msgid(value: str | None) -> str | None:
+    """The Message-ID in angle brackets, or ``None`` when there is none."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    return value if value.startswith("<") else f"<{value}>"
+
+
+# -- sending -----------------------------------------------------------------
+
+
+class Mailer:
+    """An SMTP session per ``[smtp]``: connect and log in on enter, ``send`` each reply, quit on exit.
+
+    ``ssl_context`` defaults to the system's verifying context (tests pass one that
+    trusts their self-signed certificate). A connection the server dropped since
+    the last send is opened again before the next; a send itself is never retried
+    here, since the server may have accepted it before failing.
+    """
+
+    def __init__(self, config: SmtpConfig, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.config = config
+        self.ssl_context = ssl_context
+        self.envelope_from = parseaddr(config.sender)[1] or config.user
+        self._smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> Mailer:
+        self.connect()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def where(self) -> str:
+        c = self.config
+        return f"{c.host}:{c.port} ({'SSL' if c.ssl else 'STARTTLS' if c.starttls else 'plain'})"
+
+    def connect(self) -> None:
+        """Open the connection and log in; raises ``SendError`` (a refused login is temporary: fix config)."""
+        self.close()
+        try:
+            self._smtp = self._open()
+        except (smtplib.SMTPException, OSError) as e:
+            raise _send_error(f"cannot connect to SMTP {self.where}", e) from e
+        log.debug("SMTP connected to %s as %s", self.where, self.config.user or "(no login)")
+
+    def send(self, msg: EmailMessage) -> None:
+        """Send ``msg`` to its To/Cc; raises ``SendError`` unless every recipient was accepted."""
+        smtp = self._live()
+        try:
+            refused = smtp.send_message(msg, from_addr=self.envelope_from)
+        except (smtplib.SMTPException, OSError) as e:
+            self._drop()  # a session after a failed transaction is not worth trusting
+            raise _send_error(f"SMTP {self.where} did not take {msg['Message-ID']}", e) from e
+        if refused:
+            addr, (code, text) = next(iter(refused.items()))
+            raise SendError(f"SMTP {self.where} refused recipient {addr}: {code} {_text(text)}",
+                            temporary=_temporary(code), code=code)
+        log.info("sent %s to %s", msg["Message-ID"], msg["To"])
+
+    def close(self) -> None:
+        """QUIT politely if still connected; never raises."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def _open(self) -> smtplib.SMTP:
+        c = self.config
+        context = self.ssl_context or ssl.create_default_context()
+        if c.ssl:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout_seconds, context=context)
+        else:
+            smtp = smtplib.SMTP(c.host, c.port, timeout=c.timeout_seconds)
+        try:
+            if c.starttls and not c.ssl:
+                smtp.starttls(context=context)
+            if c.user:
+                smtp.login(c.user, c.password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _live(self) -> smtplib.SMTP:
+        """The open connection, reopened if the server closed it while we were idle."""
+        if self._smtp is not None:
+            try:
+                if self._smtp.noop()[0] == 250:
+                    return self._smtp
+            except (smtplib.SMTPException, OSError):
+                pass
+            log.info("SMTP %s dropped the connection; reconnecting", self.where)
+        self.connect()
+        assert self._smtp is not None
+        return self._smtp
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
+
+
+def _send_error(what: str, e: Exception) -> SendError:
+    """Classify an smtplib/socket error: 4xx and connection trouble are temporary, 5xx permanent."""
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        addr, (code, text) = next(iter(e.recipients.items()))
+        return SendError(f"{what}: recipient {addr} refused: {code} {_text(text)}", _temporary(code), code)
+    if isinstance(e, smtplib.SMTPAuthenticationError):
+        # A wrong 授权码 refuses every reply alike: keep them queued until the config is fixed.
+        return SendError(f"{what}: login refused: {e.smtp_code} {_text(e.smtp_error)}", True, e.smtp_code)
+    if isinstance(e, smtplib.SMTPResponseException):
+        return SendError(f"{what}: {e.smtp_code} {_text(e.smtp_error)}", _temporary(e.smtp_code), e.smtp_code)
+    return SendError(f"{what}: {type(e).__name__}: {e}", temporary=True)
+
+
+def _temporary(code: int) -> bool:
+    return not 500 <= code < 600
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value

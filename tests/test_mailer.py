@@ -1,0 +1,274 @@
+"""Replies as built by ``build_reply`` and sent by ``Mailer`` to a real aiosmtpd server (no mocks)."""
+
+from __future__ import annotations
+
+import email
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from email import policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage
+
+import pytest
+from servers import SmtpServer, TlsCert
+
+from intake.errors import SendError
+from intake.mailer import Mailer, build_reply, message_id_for
+
+CST = timezone(timedelta(hours=8))
+SENDER = "徐州市知识产权局 <xzip2019@163.com>"
+TEXT = "云龙区：您的申报材料已收到。\n受理编号 XZ2024-云龙-001，状态：受理。\n"
+HTML = "<p>云龙区：您的申报材料已收到。</p><p>受理编号 <b>XZ2024-云龙-001</b></p>"
+PASSWORD = "ABCDEFGHIJKLMNOP"  # a 163 授权码 is 16 ASCII letters
+
+
+def reply(**overrides: object) -> EmailMessage:
+    values: dict[str, object] = {
+        "sender": SENDER, "to": "yunlong-ip@example.cn", "subject": "回执：云龙区申报材料",
+        "text": TEXT, "html": HTML, "in_reply_to": "<orig-1@example.cn>", "kind": "receipt",
+        "domain": "163.com", "date": datetime(2024, 11, 5, 10, 30, tzinfo=CST),
+    } | overrides
+    return build_reply(**values)[0]  # type: ignore[arg-type]
+
+
+def reparse(msg: EmailMessage) -> EmailMessage:
+    return email.message_from_bytes(msg.as_bytes(), policy=policy.default)  # type: ignore[return-value]
+
+
+def bodies(msg: EmailMessage) -> dict[str, str]:
+    return {part.get_content_type(): part.get_content() for part in msg.iter_parts()}
+
+
+# -- build_reply -------------------------------------------------------------
+
+
+def test_reply_headers_round_trip() -> None:
+    """Threading, auto-reply and outcome headers survive serialisation and parsing."""
+    msg, message_id = build_reply(sender=SENDER, to="yunlong-ip@example.cn", subject="回执：云龙区申报材料",
+                                  text=TEXT, html=HTML, in_reply_to="<orig-1@example.cn>", kind="receipt",
+                                  domain="163.com")
+    got = reparse(msg)
+    assert got["Message-ID"] == message_id and message_id.endswith("@163.com>")
+    assert got["In-Reply-To"] == got["References"] == "<orig-1@example.cn>"
+    assert got["Auto-Submitted"] == "auto-replied"
+    assert got["X-Intake-Outcome"] == "receipt"
+    assert got["Subject"] == "回执：云龙区申报材料"
+    assert got["To"] == "yunlong-ip@example.cn"
+    assert got["Date"].datetime is not None
+
+
+def test_reply_from_is_rfc2047_chinese_display_name() -> None:
+    """From is ASCII on the wire (RFC 2047 UTF-8) and decodes to the Chinese name in old and new parsers."""
+    raw = reply().as_bytes()
+    from_line = next(line for line in raw.split(b"\n") if line.startswith(b"From:"))
+    assert from_line.isascii() and b"=?utf-8?" in from_line.lower()
+    assert from_line.endswith(b"<xzip2019@163.com>")
+    [address] = reparse(reply())["From"].addresses
+    assert (address.display_name, address.addr_spec) == ("徐州市知识产权局", "xzip2019@163.com")
+    legacy = email.message_from_bytes(raw)  # compat32, as older clients parse
+    assert str(make_header(decode_header(legacy["From"]))) == SENDER
+
+
+def test_reply_bodies_are_utf8_alternatives() -> None:
+    """The reply is multipart/alternative: UTF-8 plain text first, then HTML, both exact."""
+    got = reparse(reply())
+    assert got.get_content_type() == "multipart/alternative"
+    assert [p.get_content_charset() for p in got.iter_parts()] == ["utf-8", "utf-8"]
+    assert bodies(got) == {"text/plain": TEXT, "text/html": HTML + "\n"}
+    assert reply().as_bytes().isascii()
+
+
+def test_reply_without_original_message_id() -> None:
+    """A message that had no Message-ID gets a reply without In-Reply-To or References."""
+    got = reparse(reply(in_reply_to=None))
+    assert got["In-Reply-To"] is None and got["References"] is None
+
+
+def test_reply_bare_original_id_gets_brackets() -> None:
+    """An original Message-ID stored without angle brackets is referenced with them."""
+    assert reparse(reply(in_reply_to="orig-2@example.cn"))["In-Reply-To"] == "<orig-2@example.cn>"
+
+
+def test_late_notice_and_explicit_message_id() -> None:
+    """A late notice carries X-Intake-Outcome: late and the Message-ID it was given."""
+    fixed = message_id_for("outbox:42", "163.com")
+    msg, message_id = build_reply(sender=SENDER, to="a@example.cn", subject="逾期通知：材料", text="t",
+                                  html="<p>t</p>", in_reply_to=None, kind="late", message_id=fixed)
+    assert message_id == fixed == message_id_for("outbox:42", "163.com")
+    assert fixed != message_id_for("outbox:43", "163.com")
+    assert reparse(msg)["X-Intake-Outcome"] == "late"
+    assert reparse(msg)["Message-ID"] == fixed
+
+
+def test_reply_subject_folded_to_one_line() -> None:
+    """Line breaks in a subject (from a hostile original) become spaces, never new headers."""
+    got = reparse(reply(subject="回执：a\r\nBcc: victim@example.cn"))
+    assert got["Subject"] == "回执：a Bcc: victim@example.cn"
+    assert got["Bcc"] is None
+
+
+def test_reply_rejects_unknown_kind() -> None:
+    """Only receipts and late notices exist."""
+    with pytest.raises(ValueError):
+        reply(kind="digest")
+
+
+# -- Mailer ------------------------------------------------------------------
+
+
+def test_send_round_trips_headers_and_bodies(smtp_server: SmtpServer) -> None:
+    """What the server receives is the reply as built: envelope, headers, Chinese names and bodies."""
+    msg = reply(to="云龙区知识产权局 <yunlong-ip@example.cn>")
+    with Mailer(smtp_server.smtp_config()) as mailer:
+        mailer.send(msg)
+    [got] = smtp_server.messages
+    assert (got.mail_from, got.rcpt_tos) == ("xzip2019@163.com", ["yunlong-ip@example.cn"])
+    for name in ("Message-ID", "In-Reply-To", "References", "Auto-Submitted", "X-Intake-Outcome", "Subject"):
+        assert got.message[name] == msg[name], name
+    assert got.message["From"].addresses[0].display_name == "徐州市知识产权局"
+    assert got.message["To"].addresses[0].display_name == "云龙区知识产权局"
+    assert bodies(got.message) == bodies(reparse(msg))
+
+
+def test_send_stored_bytes_as_worker_does(smtp_server: SmtpServer) -> None:
+    """A reply stored as bytes and re-parsed with policy.SMTP goes out unchanged."""
+    msg, message_id = build_reply(sender=SENDER, to="a@example.cn", subject="回执：x", text=TEXT, html=HTML,
+                                  in_reply_to=None, kind="receipt")
+    stored = email.message_from_bytes(msg.as_bytes(), policy=policy.SMTP)
+    with Mailer(smtp_server.smtp_config()) as mailer:
+        mailer.send(stored)  # type: ignore[arg-type]
+    [got] = smtp_server.messages
+    assert got.message["Message-ID"] == message_id
+    assert got.message["From"].addresses[0].display_name == "徐州市知识产权局"
+    assert bodies(got.message)["text/plain"] == TEXT
+
+
+def test_several_sends_one_session(smtp_server: SmtpServer) -> None:
+    """One Mailer sends many replies, each with its own Message-ID."""
+    with Mailer(smtp_server.smtp_config()) as mailer:
+        for i in range(3):
+            mailer.send(reply(to=f"d{i}@example.cn"))
+    assert len({m.message["Message-ID"] for m in smtp_server.messages}) == 3
+
+
+@pytest.mark.parametrize("answer", [
+    "451 DT:SPM 163 smtp10,DsCowAD3 try again later",
+    "451 MI:SFQ 163 smtp10, sender frequency limit",
+    "421 HL:ICC 163 smtp10, IP connection count limit",
+])
+def test_netease_4xx_is_temporary(smtp_server: SmtpServer, answer: str) -> None:
+    """NetEase's 451 DT:SPM, 451 MI:SFQ and 421 HL:ICC are temporary, and the next send goes through."""
+    smtp_server.fail_next(answer)
+    with Mailer(smtp_server.smtp_config()) as mailer:
+        with pytest.raises(SendError) as failed:
+            mailer.send(reply())
+        mailer.send(reply())
+    assert failed.value.temporary and failed.value.code == int(answer[:3])
+    assert answer[4:10] in str(failed.value)
+    assert len(smtp_server.messages) == 1
+
+
+def test_554_spam_is_permanent(smtp_server: SmtpServer) -> None:
+    """554 DT:SPM (content judged spam) is permanent: retrying would not help."""
+    smtp_server.fail_next("554 DT:SPM 163 smtp10, message rejected as spam")
+    with Mailer(smtp_server.smtp_config()) as mailer, pytest.raises(SendError) as failed:
+        mailer.send(reply())
+    assert not failed.value.temporary and failed.value.code == 554
+    assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize(("answer", "temporary"), [("550 User not found: yunlong-ip@example.cn", False),
+                                                   ("450 Mailbox busy", True)])
+def test_recipient_refused(smtp_server: SmtpServer, answer: str, temporary: bool) -> None:
+    """A refused recipient is permanent for 5xx and temporary for 4xx, with the server's code."""
+    smtp_server.fail_next(answer, stage="RCPT")
+    with Mailer(smtp_server.smtp_config()) as mailer, pytest.raises(SendError) as failed:
+        mailer.send(reply())
+    assert failed.value.temporary is temporary and failed.value.code == int(answer[:3])
+
+
+def test_sender_refused_5xx_is_permanent(smtp_server: SmtpServer) -> None:
+    """A 550 at MAIL FROM is permanent."""
+    smtp_server.fail_next("550 Invalid User", stage="MAIL")
+    with Mailer(smtp_server.smtp_config()) as mailer, pytest.raises(SendError) as failed:
+        mailer.send(reply())
+    assert not failed.value.temporary and failed.value.code == 550
+
+
+def test_server_down_is_temporary(smtp_server: SmtpServer) -> None:
+    """A server that refuses connections gives a temporary SendError on connect."""
+    smtp_server.stop()
+    with pytest.raises(SendError) as failed:
+        Mailer(smtp_server.smtp_config()).connect()
+    assert failed.value.temporary and failed.value.code is None
+
+
+def test_server_down_between_sends_is_temporary(smtp_server: SmtpServer) -> None:
+    """A server gone after a first send makes the next send fail temporarily, not crash."""
+    with Mailer(smtp_server.smtp_config()) as mailer:
+        mailer.send(reply())
+        smtp_server.stop()
+        with pytest.raises(SendError) as failed:
+            mailer.send(reply())
+    assert failed.value.temporary
+
+
+def test_reconnects_after_server_restart(smtp_server: SmtpServer) -> None:
+    """A connection the server dropped between sends is reopened before the next send."""
+    with Mailer(smtp_server.smtp_config()) as mailer:
+        mailer.send(reply())
+        smtp_server.stop()
+        smtp_server.start()
+        mailer.send(reply())
+    assert len(smtp_server.messages) == 2
+
+
+def test_starttls_with_login(make_smtp_server: Callable[..., SmtpServer], tls_cert: TlsCert) -> None:
+    """STARTTLS then AUTH with the configured user and password delivers the reply."""
+    server = make_smtp_server(password=PASSWORD, tls=tls_cert)
+    with Mailer(server.smtp_config(), ssl_context=tls_cert.client_context()) as mailer:
+        mailer.send(reply())
+    assert server.logins == ["xzip2019@163.com"] and len(server.messages) == 1
+
+
+def test_implicit_ssl_with_login(make_smtp_server: Callable[..., SmtpServer], tls_cert: TlsCert) -> None:
+    """SMTP over TLS from the first byte (163's port 465 mode) with AUTH delivers the reply."""
+    server = make_smtp_server(password=PASSWORD, tls=tls_cert, implicit_tls=True)
+    config = server.smtp_config()
+    assert config.ssl and not config.starttls
+    with Mailer(config, ssl_context=tls_cert.client_context()) as mailer:
+        mailer.send(reply())
+    assert server.logins == ["xzip2019@163.com"] and len(server.messages) == 1
+
+
+def test_untrusted_certificate_is_refused(make_smtp_server: Callable[..., SmtpServer],
+                                          tls_cert: TlsCert) -> None:
+    """With the default (system) trust store, a self-signed server certificate is not accepted."""
+    server = make_smtp_server(tls=tls_cert, implicit_tls=True)
+    with pytest.raises(SendError, match="CERTIFICATE_VERIFY_FAILED") as failed:
+        Mailer(server.smtp_config()).connect()
+    assert failed.value.temporary
+
+
+def test_wrong_password_never_logged(make_smtp_server: Callable[..., SmtpServer],
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A refused login is temporary (fix the 授权码, replies wait) and never shows the password."""
+    server = make_smtp_server(password=PASSWORD)
+    wrong = "WRONGPASSWORD123"
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(SendError) as failed:
+        Mailer(server.smtp_config(password=wrong)).connect()
+    assert failed.value.temporary and failed.value.code == 535
+    assert wrong not in str(failed.value) and wrong not in caplog.text
+    assert wrong not in repr(server.smtp_config(password=wrong))
+
+
+def test_password_absent_from_logs_on_success(make_smtp_server: Callable[..., SmtpServer],
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Logging at DEBUG through a whole authenticated session never writes the password."""
+    server = make_smtp_server(password=PASSWORD)
+    caplog.set_level(logging.DEBUG)
+    with Mailer(server.smtp_config()) as mailer:
+        mailer.send(reply())
+    assert PASSWORD not in caplog.text and "sent <" in caplog.text
