@@ -31,7 +31,7 @@ SCHEMA: dict[str, list[Key]] = {
         ("folder", str, True, None, "folder to read, normally INBOX"),
         ("processed_folder", str, True, None, "move processed mail here (e.g. 已处理); empty: flag \\Seen only"),
         ("imap_id", bool, True, None, "send the RFC 2971 ID command after login (163.com requires it)"),
-        ("sent_folder", str, False, "已发送", "where a copy of each reply is appended; used to prove a reply was sent after a crash"),
+        ("sent_folder", str, False, "已发送", "copies of replies go here; proves a reply went out"),
         ("batch_size", int, False, 50, "messages fetched per IMAP request"),
         ("timeout_seconds", int, False, 60, "socket timeout for IMAP"),
     ],

@@ -113,7 +113,7 @@ class Mailbox:
         if self.box is not None:
             try:
                 self.box.logout()
-            except Exception:  # noqa: BLE001 - closing a broken session must not mask the real error
+            except Exception:
                 pass
             self.box = None
 
@@ -197,10 +197,15 @@ class Mailbox:
         except IMAP_ERRORS as e:
             raise MailboxError(f"IMAP flag/move failed: {_reason(e)}") from e
 
+    def folder_exists(self, name: str) -> bool:
+        try:
+            return bool(self._box().folder.exists(name))
+        except IMAP_ERRORS as e:
+            raise MailboxError(f"IMAP LIST {name!r} failed: {_reason(e)}") from e
+
     def ensure_folder(self, name: str) -> None:
-        box = self._box()
-        if not box.folder.exists(name):
-            box.folder.create(name)
+        if not self.folder_exists(name):
+            self._box().folder.create(name)
 
     def append(self, folder: str, raw: bytes, flags: Sequence[str] = ("\\Seen",)) -> None:
         try:

@@ -1,0 +1,214 @@
+"""The ``intake`` command line: thin wrappers that turn our errors into one line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from intake.config import Config, load_config
+from intake.errors import ConfigError, IntakeError, LockedError, MailboxError
+from intake.lock import poll_lock
+from intake.store import Store
+
+log = logging.getLogger("intake")
+DEFAULT_CONFIG = os.environ.get("INTAKE_CONFIG", "config.toml")
+EXIT_CONFIG, EXIT_MAILBOX, EXIT_LOCKED, EXIT_STALE = 2, 3, 4, 5
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("apscheduler", "pdfminer", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def open_store(cfg: Config) -> Store:
+    return Store(cfg.paths.data_dir / "intake.db")
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    cfg = load_config(Path(args.config))
+    from intake.worker import Worker
+
+    with poll_lock(cfg.paths.data_dir), open_store(cfg) as store:
+        Worker(cfg, store, dry_run=args.dry_run).poll()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    cfg = load_config(Path(args.config))
+    from intake.worker import Worker
+
+    with poll_lock(cfg.paths.data_dir), open_store(cfg) as store:
+        worker = Worker(cfg, store, dry_run=args.dry_run)
+        scheduler = BlockingScheduler(timezone=cfg.campaign.tz)
+
+        def job() -> None:
+            try:
+                worker.poll()
+            except MailboxError as e:
+                log.error("poll failed, will retry at the next interval: %s", e)
+            except Exception:
+                log.exception("poll failed unexpectedly; will retry at the next interval")
+            _after_poll(cfg, store)
+
+        from datetime import datetime
+
+        scheduler.add_job(job, "interval", minutes=cfg.schedule.interval_minutes, max_instances=1,
+                          coalesce=True, next_run_time=datetime.now(cfg.campaign.tz), id="poll")
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: stopping after the current poll", signal.Signals(signum).name)
+            scheduler.shutdown(wait=False)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log.info("worker started: polling %s every %d min", cfg.mailbox.folder, cfg.schedule.interval_minutes)
+        scheduler.start()
+        log.info("worker stopped")
+    return 0
+
+
+def _after_poll(cfg: Config, store: Store) -> None:
+    """Hook for post-poll work (the staff digest); kept separate so a failure there never stops polling."""
+    try:
+        from reports import digest  # noqa: F401 - optional until the digest lands
+    except ImportError:
+        return
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    cfg = load_config(Path(args.config), need_secrets=False)
+    from intake.worker import Worker
+
+    with open_store(cfg) as store:
+        Worker(cfg, store).write_ledger()
+    print(cfg.paths.data_dir / "ledger.xlsx")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from intake.status import status
+
+    cfg = load_config(Path(args.config), need_secrets=False)
+    with open_store(cfg) as store:
+        report = status(cfg, store, datetime.now(UTC))
+    print("\n".join(report.lines))
+    return report.exit_code
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from intake.backfill import import_message
+    from intake.worker import Worker
+
+    cfg = load_config(Path(args.config), need_secrets=False)
+    arrival = None
+    if args.arrival:
+        try:
+            arrival = datetime.fromisoformat(args.arrival)
+        except ValueError:
+            raise ConfigError(f"--arrival: not an ISO date-time: {args.arrival}") from None
+        if arrival.tzinfo is None:
+            raise ConfigError("--arrival: give a UTC offset, e.g. 2024-11-05T10:00:00+08:00")
+    failures = 0
+    with poll_lock(cfg.paths.data_dir), open_store(cfg) as store:
+        worker = Worker(cfg, store)
+        worker.load()
+        for name in args.files:
+            try:
+                raw = Path(name).read_bytes()
+            except OSError as e:
+                print(f"{name}: cannot read ({e.strerror})")
+                failures += 1
+                continue
+            result = import_message(worker, name, raw, arrival, args.queue_replies)
+            if result.error or result.stored is None:
+                print(f"{name}: not imported: {result.error}")
+                failures += 1
+                continue
+            m = result.stored
+            when = m.arrival.astimezone(cfg.campaign.tz).strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{name}: {m.outcome} ({m.district or m.sender}), arrival {when} from {result.arrival_source}")
+        worker.write_ledger()
+    print(cfg.paths.data_dir / "ledger.xlsx")
+    return 1 if failures else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from intake.check import check
+
+    cfg = load_config(Path(args.config))
+    failed = 0
+    for step in check(cfg):
+        print(step.line(), flush=True)
+        failed += not step.ok
+    return 1 if failed else 0
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
+    "poll": (cmd_poll, "run one poll cycle: fetch, process, reply, rewrite the ledger"),
+    "run": (cmd_run, "the scheduled worker: poll every schedule.interval_minutes until SIGINT/SIGTERM"),
+    "export": (cmd_export, "rewrite ledger.xlsx from the database"),
+    "status": (cmd_status, "what the worker has done, from the database; non-zero when polling went stale"),
+    "check": (cmd_check, "validate the config and log in to IMAP (with ID) and SMTP; never sends mail"),
+    "import": (cmd_import, "process .eml files exported from webmail (backfill); never sends mail"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="intake", description="Mail intake for the Xuzhou IP Bureau.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (func, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        if name != "demo":
+            p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+        if name == "import":
+            p.add_argument("files", nargs="+", metavar="FILE.eml")
+            p.add_argument("--arrival", help="arrival time for all files (ISO, with offset); default: Received header")
+            p.add_argument("--queue-replies", action="store_true", help="queue receipts for the next poll to send")
+        if name in ("poll", "run"):
+            p.add_argument("--dry-run", action="store_true",
+                           help="process and write the ledger; send nothing, move nothing")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except LockedError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_LOCKED
+    except MailboxError as e:
+        print(f"mailbox error: {e}", file=sys.stderr)
+        return EXIT_MAILBOX
+    except IntakeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""``intake status``: what the worker has done, read from the database alone (no mailbox)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from intake.config import Config
+from intake.merge import build_ledger
+from intake.store import Store
+
+HEALTHY, STALE, NEVER = 0, 5, 6
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    lines: list[str]
+    exit_code: int
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} days"
+
+
+def status(cfg: Config, store: Store, now: datetime) -> StatusReport:
+    """The status lines and the exit code (stale: the last good poll is older than three intervals)."""
+    tz = cfg.campaign.tz
+    lines = [f"data directory: {cfg.paths.data_dir}"]
+    last = store.last_poll(ok_only=True)
+    if last is None:
+        lines.append("last successful poll: never")
+        code = NEVER
+    else:
+        finished = datetime.fromisoformat(last["finished_at"])
+        took = (finished - datetime.fromisoformat(last["started_at"])).total_seconds()
+        age = now - finished
+        code = STALE if age > timedelta(minutes=3 * cfg.schedule.interval_minutes) else HEALTHY
+        lines.append(
+            f"last successful poll: {finished.astimezone(tz):%Y-%m-%d %H:%M:%S} ({_ago(age)} ago), took {took:.1f} s"
+            + ("  ** STALE: more than three intervals ago **" if code == STALE else "")
+        )
+    failed = store.last_poll(ok_only=False)
+    if failed is not None and not failed["ok"]:
+        lines.append(f"last poll FAILED: {failed['error']}")
+    counts = store.outcome_counts()
+    lines.append("messages: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    lines.extend(_projects(cfg, store))
+    replies = store.reply_counts()
+    lines.append(
+        "replies: " + ", ".join(f"{s} {replies.get(s, 0)}" for s in ("sent", "queued", "sending", "failed", "dry_run"))
+    )
+    left = cfg.campaign.deadline - now
+    when = f"{cfg.campaign.deadline.astimezone(tz):%Y-%m-%d %H:%M:%S}"
+    lines.append(f"deadline: {when} ({_ago(left)} left)" if left.total_seconds() > 0 else f"deadline: {when} (passed)")
+    if last is not None and last["summary"]:
+        s = json.loads(last["summary"])
+        lines.append(f"last poll: new {s.get('new', 0)}, replies sent {s.get('sent', 0)}")
+    return StatusReport(lines, code)
+
+
+def _projects(cfg: Config, store: Store) -> list[str]:
+    ledger = build_ledger(store.messages(), cfg)
+    by_district: dict[str, Counter[str]] = {d.name: Counter() for d in cfg.districts}
+    for p in ledger.projects:
+        by_district.setdefault(p.district, Counter())[p.status] += 1
+    out = [f"projects: {len(ledger.projects)}"]
+    for name, counter in by_district.items():
+        detail = ", ".join(f"{k} {v}" for k, v in counter.items()) or "none yet"
+        out.append(f"  {name}: {sum(counter.values())} ({detail})")
+    return out

@@ -1,0 +1,33 @@
+"""Which document is this file? One entry point for the intake worker.
+
+``parse_document(data, filename, sniffed)`` looks at the bytes (the sniffed
+type, never the file name alone) and hands them to the parser that can read
+them: spreadsheets to ``parsers.spreadsheet``, PDF and Word files to
+``parsers.forms``. It returns a ``SummaryTable``, an ``ApplicationForm`` or
+``None`` (a readable file that is neither), or raises ``ParseError``.
+"""
+
+from __future__ import annotations
+
+from parsers.types import ParsedDocument, ParseError
+
+SPREADSHEETS = frozenset({"xlsx", "xlsm", "xls"})
+FORMS = frozenset({"pdf", "docx"})
+LEGACY_WORD = "doc"
+
+
+def parse_document(data: bytes, filename: str, sniffed: str) -> ParsedDocument:
+    """Parse one attachment by its sniffed type; ``None`` when it is no document of ours."""
+    # Imported here: pdfplumber and openpyxl cost a second at start-up that
+    # ``intake status`` and ``intake check`` should not pay.
+    if sniffed in SPREADSHEETS:
+        from parsers.spreadsheet import parse_summary_table
+
+        return parse_summary_table(data, filename, sniffed)
+    if sniffed in FORMS:
+        from parsers.forms import parse_form
+
+        return parse_form(data, filename, sniffed)
+    if sniffed == LEGACY_WORD:
+        raise ParseError(filename, "旧版 Word（.doc）文件无法读取，请另存为 .docx 或 PDF 后重新发送")
+    return None

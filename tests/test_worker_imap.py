@@ -1,0 +1,211 @@
+"""The intake worker against a real Dovecot: every message once, nothing twice, crashes completed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from support import DEADLINE, SENDERS, make_config, on_time, plain_mail
+
+from intake.compose import compose
+from intake.config import Config
+from intake.errors import MailboxError
+from intake.models import Outcome
+from intake.store import Store
+from intake.worker import Worker
+
+
+def config_for(account, tmp_path: Path, smtp=None, **mailbox) -> Config:
+    smtp_keys = {"host": smtp.host, "port": smtp.port} if smtp else {"host": "127.0.0.1", "port": 9}
+    return make_config(tmp_path / "var", imap=account.mailbox_settings(**mailbox), smtp=smtp_keys)
+
+
+def poll(cfg: Config, **kw):
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        return Worker(cfg, store, **kw).poll()
+
+
+def recorded(cfg: Config) -> list[tuple[int, str]]:
+    with sqlite3.connect(cfg.paths.data_dir / "intake.db") as db:
+        return db.execute("SELECT uid, outcome FROM messages ORDER BY uid").fetchall()
+
+
+@pytest.fixture
+def many(imap_account):
+    """500 messages from unknown senders, appended with chosen INTERNALDATEs."""
+    count = imap_account.append_many((plain_mail(i), on_time(1 + i % 7, 9, i % 60)) for i in range(500))
+    assert count == 500
+    return imap_account
+
+
+def test_500_messages_each_recorded_once_second_poll_fetches_nothing(many, tmp_path: Path) -> None:
+    """One poll records all 500 messages once; a second poll finds nothing new and fetches no body."""
+    cfg = config_for(many, tmp_path)
+    first = poll(cfg)
+    rows = recorded(cfg)
+    assert first.new == 500 and first.fetched == 500
+    assert [uid for uid, _ in rows] == many.uids() and len(set(rows)) == 500
+    assert {o for _, o in rows} == {Outcome.UNKNOWN_SENDER}
+    second = poll(cfg)
+    assert second.new == 0 and second.fetched == 0
+    assert len(recorded(cfg)) == 500
+
+
+def test_killed_mid_batch_then_restarted_records_each_once(many, tmp_path: Path) -> None:
+    """A poll killed with SIGKILL mid-batch, then run again, ends with every message recorded exactly once."""
+    cfg = config_for(many, tmp_path, batch_size=25)
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(_toml(cfg, many), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "intake.cli", "poll", "--config", str(config_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    db = cfg.paths.data_dir / "intake.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if db.exists() and _count(db) >= 120:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = _count(db)
+    assert 120 <= partial < 500, "the kill must land mid-poll"
+    poll(cfg)
+    rows = recorded(cfg)
+    assert len(rows) == 500 and sorted(uid for uid, _ in rows) == many.uids()
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _toml(cfg: Config, account) -> str:
+    districts = "\n".join(
+        f'[[districts]]\nname = "{d.name}"\nsenders = ["{d.senders[0]}"]\ncity_share = {d.city_share}\n'
+        f"quota = {d.quota}\n"
+        for d in cfg.districts
+    )
+    mb = cfg.mailbox
+    return f"""
+[mailbox]
+host = "{mb.host}"
+port = {mb.port}
+ssl = false
+user = "{mb.user}"
+password_env = "{mb.password_env}"
+folder = "INBOX"
+processed_folder = ""
+imap_id = true
+batch_size = {mb.batch_size}
+[smtp]
+host = "127.0.0.1"
+port = 9
+ssl = false
+starttls = false
+user = ""
+password_env = "UNUSED_SMTP_PASSWORD"
+sender = "徐州市知识产权局 <xzip2019@163.com>"
+[schedule]
+interval_minutes = 5
+[campaign]
+name = "{cfg.campaign.name}"
+deadline = {cfg.campaign.deadline.isoformat()}
+timezone = "Asia/Shanghai"
+[paths]
+data_dir = "{cfg.paths.data_dir}"
+{districts}"""
+
+
+def test_processed_mail_flagged_seen_and_moved_to_chinese_folder(imap_account, tmp_path: Path) -> None:
+    """After its outcome is committed, a message is flagged \\Seen and moved to 已处理; nothing is deleted."""
+    for i in range(3):
+        imap_account.append(plain_mail(i), on_time())
+    cfg = config_for(imap_account, tmp_path, processed_folder="已处理")
+    summary = poll(cfg, dry_run=False)
+    assert summary.moved == 3
+    assert imap_account.uids("INBOX") == []
+    moved = imap_account.fetch_flags("已处理")
+    assert len(moved) == 3 and all("\\Seen" in flags for flags in moved.values())
+    assert "\\Deleted" not in set().union(*moved.values())
+
+
+def test_unread_mail_stays_unread_until_recorded(imap_account, tmp_path: Path) -> None:
+    """Fetching uses BODY.PEEK: a dry run records mail but leaves it unseen and in place."""
+    imap_account.append(plain_mail(1), on_time())
+    cfg = config_for(imap_account, tmp_path, processed_folder="已处理")
+    poll(cfg, dry_run=True)
+    assert len(recorded(cfg)) == 1
+    flags = imap_account.fetch_flags("INBOX")
+    assert len(flags) == 1 and "\\Seen" not in next(iter(flags.values()))
+
+
+def test_internaldate_decides_lateness_not_the_date_header(imap_account, tmp_path: Path) -> None:
+    """A district message whose Date header says on time but whose INTERNALDATE is after the deadline is late."""
+    late = DEADLINE.replace(day=9, hour=0, minute=0, second=1)
+    raw = compose(sender=SENDERS["云龙区"], subject="材料", arrival=on_time(), message_id="<late@x>")
+    imap_account.append(raw, late)
+    raw2 = compose(sender=SENDERS["云龙区"], subject="材料", arrival=on_time(), message_id="<ontime@x>")
+    imap_account.append(raw2, DEADLINE)  # 23:59:59 on 8 Nov counts as on time
+    cfg = config_for(imap_account, tmp_path)
+    poll(cfg, dry_run=True)
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        by_id = {m.message_id: m for m in store.messages()}
+    assert by_id["<late@x>"].outcome is Outcome.LATE
+    assert by_id["<late@x>"].arrival == late
+    assert by_id["<ontime@x>"].outcome is Outcome.PROCESSED
+
+
+def test_uidvalidity_change_neither_reprocesses_nor_skips(imap_account, tmp_path: Path) -> None:
+    """When the server renumbers the folder, known mail is re-attached by Message-ID and new mail is read."""
+    for i in range(5):
+        imap_account.append(plain_mail(i), on_time())
+    cfg = config_for(imap_account, tmp_path)
+    poll(cfg, dry_run=True)
+    imap_account.server.reset_uidvalidity(imap_account.user)
+    imap_account.append(plain_mail(99), on_time())
+    summary = poll(cfg, dry_run=True)
+    assert summary.remapped == 5 and summary.outcomes == {Outcome.UNKNOWN_SENDER: 1}
+    rows = recorded(cfg)
+    assert len(rows) == 6
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        assert len(store.known_uidvalidities("INBOX")) == 1
+
+
+def test_163_login_needs_id_before_select(netease_imap, tmp_path: Path) -> None:
+    """Through a 163-like server, login without ID fails with a clear error; with ID it polls."""
+    netease_imap.append(plain_mail(1), on_time())
+    with pytest.raises(MailboxError, match="Unsafe Login"):
+        poll(config_for(netease_imap, tmp_path / "a", imap_id=False))
+    summary = poll(config_for(netease_imap, tmp_path / "b", imap_id=True), dry_run=True)
+    assert summary.new == 1
+
+
+def test_broken_message_is_retried_then_recorded_as_error(imap_account, tmp_path: Path) -> None:
+    """A message that fails three polls in a row is recorded as error; the others are processed meanwhile."""
+    good, bad = plain_mail(1), plain_mail(2)
+    imap_account.append(good, on_time())
+    imap_account.append(bad, on_time())
+    cfg = config_for(imap_account, tmp_path)
+    from intake.archive import sha256
+
+    assert sha256(good)[:2] != sha256(bad)[:2]
+    blocker = cfg.paths.data_dir / "archive" / sha256(bad)[:2]
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the archive needs a folder")  # the archive write fails for this message
+    outcomes = []
+    for _ in range(3):
+        s = poll(cfg, dry_run=True)
+        outcomes.append(dict(s.outcomes))
+    rows = dict(recorded(cfg))
+    assert sorted(rows.values()) == [Outcome.ERROR, Outcome.UNKNOWN_SENDER]
+    assert outcomes[0] == {Outcome.UNKNOWN_SENDER: 1} and outcomes[1] == {}
+    assert outcomes[2] == {Outcome.ERROR: 1}
+    assert poll(cfg, dry_run=True).new == 0
