@@ -14,7 +14,7 @@ Where the spec is silent:
 - 受理编号 follow a project's identity, its credit code or else its folded
   applicant name: a correction that fixes a wrong credit code keeps the number.
   Numbers are given in order of first appearance over the district's tables in
-  UID order and never reused. A row with neither code nor name is known by its
+  processing order and never reused. A row with neither code nor name is known by its
   folded project name, else by its row number.
 - A form is assigned to the row with its credit code, else its applicant name;
   a form whose text gave neither (a scan, a corrupt file, or a read form

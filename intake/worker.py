@@ -4,6 +4,13 @@ Decide, record, then act. Each message is recorded in one transaction with
 the reply it is owed; replies are sent afterwards and stamped; the mailbox is
 flagged and moved last; the workbook is rewritten from the store at the end.
 A crash anywhere leaves work the next poll completes without repeating any.
+
+Replies: outbox row (with the outcome) → state ``sending`` → SMTP → copy
+APPENDed to the Sent folder → state ``sent``. A reply found ``sending`` at the
+next poll is looked up in the Sent folder by its own Message-ID; found means
+sent. The window that remains is between the SMTP server's acceptance and the
+end of the APPEND (one IMAP command): a crash exactly there sends the reply a
+second time, which the district sees as the same receipt twice.
 """
 
 from __future__ import annotations
