@@ -160,12 +160,21 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from intake.demo import main as demo_main
+
+    if not args.verbose:  # the demo prints its own progress; per-message log lines only with -v
+        logging.getLogger().setLevel(logging.WARNING)
+    return demo_main(args.dir)
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "poll": (cmd_poll, "run one poll cycle: fetch, process, reply, rewrite the ledger"),
     "run": (cmd_run, "the scheduled worker: poll every schedule.interval_minutes until SIGINT/SIGTERM"),
     "export": (cmd_export, "rewrite ledger.xlsx from the database"),
     "status": (cmd_status, "what the worker has done, from the database; non-zero when polling went stale"),
     "check": (cmd_check, "validate the config and log in to IMAP (with ID) and SMTP; never sends mail"),
+    "demo": (cmd_demo, "the whole job on built-in sample mail, with embedded IMAP and SMTP servers on 127.0.0.1"),
     "import": (cmd_import, "process .eml files exported from webmail (backfill); never sends mail"),
 }
 
@@ -179,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         if name != "demo":
             p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+        if name == "demo":
+            p.add_argument("--dir", default="intake-demo",
+                           help="where the demo writes everything, rebuilt on each run (default: ./%(default)s)")
         if name == "import":
             p.add_argument("files", nargs="+", metavar="FILE.eml")
             p.add_argument("--arrival", help="arrival time for all files (ISO, with offset); default: Received header")

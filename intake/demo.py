@@ -15,8 +15,8 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -152,9 +152,7 @@ def run_demo(workdir: Path, say: Callable[[str], None] = print) -> DemoResult:
     """Run the demo in ``workdir`` (made empty first); return where everything was written."""
     from intake.worker import Worker
 
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
+    _fresh_workdir(workdir)
     password = os.urandom(8).hex()
     os.environ[DEMO_SECRET_ENV] = password
     mails = build_demo_mail()
@@ -176,7 +174,9 @@ def run_demo(workdir: Path, say: Callable[[str], None] = print) -> DemoResult:
             batch = [m for m in mails if m.wave == wave]
             if batch:
                 append_mail(imap_port, password, batch)
-                say(f"\n[wave {wave}] {len(batch)} new messages arrive: " + "; ".join(m.label for m in batch))
+                say(f"\n[wave {wave}] {len(batch)} new message(s) arrive:")
+                for m in batch:
+                    say(f"  - {m.label}")
             else:
                 say("\n[final poll] nothing new: nothing is fetched or sent twice")
             summary = worker.poll()
@@ -185,6 +185,19 @@ def run_demo(workdir: Path, say: Callable[[str], None] = print) -> DemoResult:
         by_district = _by_district(cfg, store)
     return DemoResult(workdir, cfg.paths.data_dir / "ledger.xlsx", workdir / "receipts", mail_dir, polls,
                       by_district)
+
+
+MARKER = ".intake-demo"
+
+
+def _fresh_workdir(workdir: Path) -> None:
+    """Empty ``workdir`` for a new run, but only a directory an earlier demo made (or an empty one)."""
+    if workdir.exists():
+        if any(workdir.iterdir()) and not (workdir / MARKER).exists():
+            raise IntakeError(f"{workdir} exists and is not a demo directory; choose another --dir")
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    (workdir / MARKER).write_text("made by intake demo; removed and rebuilt by the next run\n", encoding="utf-8")
 
 
 def _by_district(cfg: Config, store: Store) -> dict[str, Counter[str]]:
@@ -197,13 +210,23 @@ def _by_district(cfg: Config, store: Store) -> dict[str, Counter[str]]:
     return out
 
 
+def _width(text: str) -> int:
+    """Columns a terminal gives ``text``: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 1)
+
+
 def render_summary(result: DemoResult) -> str:
-    statuses = [s.value for s in (Status.ACCEPTED, Status.REVIEW, Status.NEEDS_FIX, Status.REJECTED)]
-    width = max(len(d) for d in result.by_district) + 2
+    statuses = [s.value for s in (Status.ACCEPTED, Status.NEEDS_FIX, Status.REVIEW, Status.REJECTED)]
+    width = max(_width(d) for d in result.by_district) + 2
     lines = ["", "Summary by district (projects by status):",
-             "  " + "区县".ljust(width) + "".join(s.ljust(8) for s in statuses)]
+             "  " + _pad("区县", width) + "".join(_pad(s, 10) for s in statuses) + "合计"]
     for district, counts in result.by_district.items():
-        lines.append("  " + district.ljust(width) + "".join(str(counts.get(s, 0)).ljust(10) for s in statuses))
+        cells = "".join(_pad(str(counts.get(s, 0)), 10) for s in statuses)
+        lines.append("  " + _pad(district, width) + cells + str(sum(counts.values())))
     receipts = sorted(result.receipts.glob("*.eml"))
     lines += [
         "",
@@ -214,8 +237,7 @@ def render_summary(result: DemoResult) -> str:
     return "\n".join(lines)
 
 
-def main(workdir: str | None) -> int:
-    target = Path(workdir) if workdir else Path(tempfile.gettempdir()) / "xzip-intake-demo"
-    result = run_demo(target.resolve())
+def main(workdir: str) -> int:
+    result = run_demo(Path(workdir).resolve())
     print(render_summary(result))
     return 0

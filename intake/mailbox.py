@@ -113,7 +113,7 @@ class Mailbox:
         if self.box is not None:
             try:
                 self.box.logout()
-            except Exception:
+            except Exception:  # noqa: BLE001 - closing a connection that may already be dead
                 pass
             self.box = None
 

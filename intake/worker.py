@@ -197,7 +197,7 @@ class Worker:
             stored = self.record(fetched, validity)
         except MailboxError:
             raise
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - one broken message must not stop the poll
             reason = f"{type(e).__name__}: {e}"
             attempts = self.store.note_failure(self.cfg.mailbox.folder, validity, fetched.uid, reason)
             log.error("uid=%s failed (attempt %d/%d): %s\n%s", fetched.uid, attempts, MAX_ATTEMPTS, reason,
@@ -397,7 +397,7 @@ def _read_document(data: bytes, filename: str, sniffed: str) -> dict[str, Any]:
         doc = parse_document(data, filename, sniffed)
     except ParseError as e:
         return {"kind": "error", "error_code": e.code, "error_reason": e.reason}
-    except Exception as e:
+    except Exception as e:  # a parser bug must not lose the message (logged)
         log.exception("parser failed on %s", filename)
         return {"kind": "error", "error_code": "UNREADABLE_FILE", "error_reason": f"文件无法解析（{type(e).__name__}）"}
     if doc is None:
@@ -408,7 +408,7 @@ def _read_document(data: bytes, filename: str, sniffed: str) -> dict[str, Any]:
 def _safe_parse(raw: bytes) -> MailParts | None:
     try:
         return parse_mail(raw) if raw else None
-    except Exception:
+    except Exception:  # noqa: BLE001 - only used to describe a message already failing
         return None
 
 

@@ -14,6 +14,13 @@ from parsers.types import ParsedDocument, ParseError
 SPREADSHEETS = frozenset({"xlsx", "xlsm", "xls"})
 FORMS = frozenset({"pdf", "docx"})
 LEGACY_WORD = "doc"
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+
+
+def encrypted_office(data: bytes) -> bool:
+    """An Office file saved with a password: an OLE2 container holding an ``EncryptedPackage`` stream."""
+    return data.startswith(_OLE) and _ENCRYPTED_PACKAGE in data
 
 
 def parse_document(data: bytes, filename: str, sniffed: str) -> ParsedDocument:
@@ -28,6 +35,8 @@ def parse_document(data: bytes, filename: str, sniffed: str) -> ParsedDocument:
         from parsers.forms import parse_form
 
         return parse_form(data, filename, sniffed)
+    if encrypted_office(data):
+        raise ParseError(filename, "文件已加密（设置了打开密码），请取消密码后重新发送")
     if sniffed == LEGACY_WORD:
         raise ParseError(filename, "旧版 Word（.doc）文件无法读取，请另存为 .docx 或 PDF 后重新发送")
     return None

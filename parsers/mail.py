@@ -63,7 +63,7 @@ def parse_mail(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> MailParts:
     """The parts of a raw RFC 5322 message that the intake needs. Never raises."""
     try:
         return _parse(raw, limits)
-    except Exception:  # the last line of defence: a message must never stop a poll
+    except Exception:  # noqa: BLE001 - the last line of defence: a message must never stop a poll
         return _empty(Problem(UNREADABLE, "", UNPARSEABLE))
 
 

@@ -22,3 +22,122 @@ def fold_name(name: str | None) -> str:
     text = unicodedata.normalize("NFKC", str(name))
     text = _SPACES.sub("", text)
     return text.translate(_BRACKETS).lower()
+
+
+# -- header labels ---------------------------------------------------------------
+
+_UNIT = re.compile(r"[(（]\s*(?:单位[:：]?)?\s*(?:件|个|项|人|名|万元|元|%|％)\s*[)）]$")
+_BRACKETED = re.compile(r"[(（][^()（）]*[)）]")
+_HEADER_NOISE = str.maketrans({c: "" for c in "()（）[]【】:：*＊"})
+
+# canonical column (spec section 3) <- accepted header variants, folded; longest variant wins.
+COLUMN_VARIANTS: dict[str, tuple[str, ...]] = {
+    "序号": ("序号", "编号"),
+    "项目名称": ("项目名称", "项目"),
+    "牵头申报单位": ("牵头申报单位", "申报单位", "牵头单位", "申报主体", "单位名称"),
+    "统一社会信用代码": ("统一社会信用代码", "社会信用代码", "信用代码"),
+    "单位性质": ("单位性质", "单位类型", "主体类型"),
+    "部省市属事业单位": ("是否部省市属事业单位", "部省市属事业单位"),
+    "项目类别": ("项目类别", "项目类型", "类别"),
+    "技术领域": ("技术领域", "所属领域", "产业领域"),
+    "合作服务机构": ("合作知识产权服务机构", "知识产权服务机构", "合作服务机构", "服务机构"),
+    "有效专利数": ("有效专利数", "有效专利数量", "有效专利不含外观设计"),
+    "有效发明专利数": ("有效发明专利数", "有效发明专利数量", "发明专利数"),
+    "PCT申请数": ("进入国家阶段pct申请数", "pct专利申请数", "pct申请数", "pct"),
+    "申请资助金额": ("申请资助金额", "申请资金", "申请金额", "资助金额"),
+    "联系人": ("联系人",),
+    "联系电话": ("联系电话", "电话", "手机"),
+    "备注": ("备注",),
+}
+_HEADER_INDEX = {v: k for k, vs in COLUMN_VARIANTS.items() for v in vs}
+
+
+def fold_header(text: object) -> str:
+    """A header cell folded for lookup: NFKC, no whitespace or line breaks, no unit suffix or brackets."""
+    if text is None:
+        return ""
+    folded = _SPACES.sub("", unicodedata.normalize("NFKC", str(text)))
+    while True:
+        stripped = _UNIT.sub("", folded)
+        if stripped == folded:
+            break
+        folded = stripped
+    return folded.translate(_HEADER_NOISE).lower()
+
+
+def canonical_column(header: object) -> str | None:
+    """The spec's canonical column name for a header cell, or None.
+
+    A bracketed hint that is no unit (``项目类别（新建/升级）``) is dropped when the whole text is unknown.
+    """
+    found = _HEADER_INDEX.get(fold_header(header))
+    if found is None and header is not None:
+        found = _HEADER_INDEX.get(fold_header(_BRACKETED.sub("", unicodedata.normalize("NFKC", str(header)))))
+    return found
+
+
+# -- values ------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_NUMBER_UNITS = ("万元", "元", "万", "件", "个", "项", "人", "名", "%")
+
+
+def parse_number(value: object) -> int | float | None:
+    """A figure from a cell: numbers as they are, text like ``"50万元"``, ``"５０"``, ``" 80 "``, ``"1,200"``.
+
+    Integral values come back as ``int`` (``"50.0"`` → 50). Anything else is None.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    text = unicodedata.normalize("NFKC", str(value)).strip().replace(",", "")
+    for unit in _NUMBER_UNITS:
+        text = text.removesuffix(unit).strip()
+    if len(text) > 40 or not _NUMBER.fullmatch(text):
+        return None
+    return parse_number(float(text))
+
+
+_YES = ("是", "有", "已", "√", "✓", "y", "yes", "true")
+_NO = ("否", "无", "未", "没", "不", "×", "✗", "n", "no", "false")
+
+
+def parse_yes_no(value: object) -> str | None:
+    """``是`` or ``否`` from answers like 是/否, 有/无, 已完成/未完成, Y/N, √/×; None when unclear."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    text = unicodedata.normalize("NFKC", str(value or "")).strip().lower()
+    if not text:
+        return None
+    if text in _YES or text[0] in "是有已√✓":
+        return "是"
+    if text in _NO or text[0] in "否无未没不×✗":
+        return "否"
+    return None
+
+
+def parse_project_type(value: object) -> str | None:
+    """``新建`` or ``升级`` from 新建/新建项目/升级项目…; None when neither (or both)."""
+    text = unicodedata.normalize("NFKC", str(value or ""))
+    new, upgrade = "新建" in text, "升级" in text
+    if new == upgrade:
+        return None
+    return "新建" if new else "升级"
+
+
+def clean_text(value: object) -> str | None:
+    """Text trimmed, inner line breaks and runs of spaces made one space; None when empty."""
+    if value is None:
+        return None
+    text = _SPACES.sub(" ", str(value).replace("\u3000", " ")).strip()
+    return text or None
+
+
+def looks_like_formula(value: object) -> bool:
+    """Text starting with ``= + - @`` that is not a number: data that a spreadsheet would evaluate."""
+    return isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and parse_number(value) is None

@@ -44,7 +44,7 @@ def _zip_kind(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = set(zf.namelist())
-    except Exception:  # a damaged zip is still a zip; expanding it reports why
+    except Exception:  # noqa: BLE001 - a damaged zip is still a zip; expanding it reports why
         return "zip"
     if "xl/workbook.xml" in names:
         return "xlsm" if "xl/vbaProject.bin" in names else "xlsx"

@@ -1,0 +1,108 @@
+"""Summary tables (申报汇总表) as district offices lay them out: for the demo and the tests.
+
+``summary_table_xlsx(district, rows)`` writes the typical layout of spec
+section 3 with openpyxl: a merged title, the 填报单位 row, a header row (or a
+two-level header with 专利情况 over the three patent columns), one row per
+project, a 合计 row with formulas and a 注 row. Keyword options switch each
+part off or change the header texts, so the parser's tests can cover the
+variants offices produce.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+
+COLUMNS = ("序号", "项目名称", "牵头申报单位", "统一社会信用代码", "单位性质", "是否部省市属事业单位", "项目类别",
+           "技术领域", "合作服务机构", "有效专利数（件）", "有效发明专利数（件）", "PCT申请数（件）",
+           "申请资助金额（万元）", "联系人", "联系电话", "备注")
+CANONICAL = ("序号", "项目名称", "牵头申报单位", "统一社会信用代码", "单位性质", "部省市属事业单位", "项目类别",
+             "技术领域", "合作服务机构", "有效专利数", "有效发明专利数", "PCT申请数", "申请资助金额", "联系人",
+             "联系电话", "备注")
+PATENT_GROUP = ("有效专利数", "有效发明专利数", "PCT申请数")
+
+
+def summary_table_xlsx(
+    district: str,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    title: bool = True,
+    filler_row: bool = True,
+    two_level_header: bool = False,
+    total_row: bool = True,
+    note_row: bool = True,
+    headers: Mapping[str, str] | None = None,
+    sheet_name: str = "汇总表",
+    extra_sheets: Sequence[str] = (),
+    blank_rows: int = 0,
+) -> bytes:
+    """An .xlsx holding one summary table; ``rows`` map canonical column names to cell values.
+
+    ``headers`` overrides header texts by canonical name (e.g. ``{"申请资助金额": "申请资金\\n(万元)"}``);
+    ``extra_sheets`` are empty-ish sheets placed before the table's sheet.
+    """
+    wb = Workbook()
+    first = wb.active
+    for name in extra_sheets:
+        ws = first if first.title == "Sheet" and first.max_row == 1 else wb.create_sheet()
+        ws.title = name
+        ws.append(["填表说明"])
+        ws.append(["请按模板填写，每个项目一行。"])
+    ws = wb.create_sheet(sheet_name) if extra_sheets else first
+    ws.title = sheet_name
+    texts = [(headers or {}).get(c, h) for c, h in zip(CANONICAL, COLUMNS, strict=True)]
+    width = len(texts)
+    if title:
+        ws.append(["2024年徐州市高价值专利培育计划项目申报汇总表"])
+        ws.merge_cells(start_row=ws.max_row, start_column=1, end_row=ws.max_row, end_column=width)
+        ws.cell(ws.max_row, 1).font = Font(size=16, bold=True)
+    if filler_row:
+        ws.append([f"填报单位（盖章）：{district}知识产权局", None, None, None, None, None, None, None, None, None,
+                   "填报日期：2024年11月5日"])
+    for _ in range(blank_rows):
+        ws.append([])
+    header_top = ws.max_row + 1 if ws.max_row > 1 or title or filler_row else 1
+    if two_level_header:
+        _two_level(ws, texts, header_top)
+    else:
+        ws.append(texts)
+    first_data = ws.max_row + 1
+    for row in rows:
+        ws.append([row.get(c) for c in CANONICAL])
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"  # text a district typed, not a formula (openpyxl would make it one)
+    if total_row and rows:
+        total: list[Any] = ["合计"] + [None] * (width - 1)
+        for c in (*PATENT_GROUP, "申请资助金额"):
+            col = get_column_letter(CANONICAL.index(c) + 1)
+            total[CANONICAL.index(c)] = f"=SUM({col}{first_data}:{col}{ws.max_row})"
+        ws.append(total)
+    if note_row:
+        ws.append(["注：1.项目类别填写新建或升级；2.申请资助金额单位为万元；3.每个项目须另附申报书。"])
+    for i, text in enumerate(texts, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = max(8, min(30, 2 * len(text)))
+        ws.cell(header_top, i).alignment = Alignment(wrap_text=True, vertical="center")
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _two_level(ws: Any, texts: list[str], top: int) -> None:
+    """专利情况 merged over the three patent columns; every other header merged over both rows."""
+    upper, lower = list(texts), [None] * len(texts)
+    group = [CANONICAL.index(c) for c in PATENT_GROUP]
+    for i in group:
+        upper[i], lower[i] = None, texts[i]
+    upper[group[0]] = "专利情况"
+    ws.append(upper)
+    ws.append(lower)
+    ws.merge_cells(start_row=top, start_column=group[0] + 1, end_row=top, end_column=group[-1] + 1)
+    for i in range(len(texts)):
+        if i not in group:
+            ws.merge_cells(start_row=top, start_column=i + 1, end_row=top + 1, end_column=i + 1)

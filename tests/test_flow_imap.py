@@ -1,0 +1,262 @@
+"""A district's material end to end against Dovecot and aiosmtpd: receipts, late notice, exactly once.
+
+Issue 4's acceptance: material over three messages (forms before the table,
+then a correction) gives the right projects, statuses and 受理编号; each
+receipt shows the state after its own message; a late message gets one late
+notice; a second poll sends nothing; a crash between send and stamp sends no
+duplicate; an SMTP server that is down leaves the reply queued until it is up.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import openpyxl
+import pytest
+from intake.sample_forms import form_pdf
+from support import SENDERS, make_config, on_time
+
+from intake.compose import compose
+from intake.config import Config
+from intake.models import ReplyState
+from intake.sample_tables import summary_table_xlsx
+from intake.samples import sample_project
+from intake.store import Store
+from intake.worker import Worker
+
+YUNLONG = SENDERS["云龙区"]
+
+
+def config_for(account, smtp, tmp_path: Path, **smtp_keys) -> Config:
+    return make_config(tmp_path / "var", imap=account.mailbox_settings(),
+                       smtp={"host": smtp.host, "port": smtp.port, **smtp_keys})
+
+
+def poll(cfg: Config, **kw):
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        return Worker(cfg, store, **kw).poll()
+
+
+def body(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def district_mail(i: int, *, day: int, files: list[tuple[str, bytes]], subject: str, hour: int = 10):
+    arrival = on_time(day, hour)
+    raw = compose(sender=YUNLONG, sender_name="云龙区知识产权局", subject=subject, attachments=files,
+                  message_id=f"<yl{i}@example.cn>", arrival=arrival)
+    return raw, arrival
+
+
+def form_file(p) -> tuple[str, bytes]:
+    return f"{p.row['牵头申报单位']}申报书.pdf", form_pdf(p.form, project_type=p.row["项目类别"])
+
+
+def table_file(projects, name: str = "云龙区申报汇总表.xlsx") -> tuple[str, bytes]:
+    return name, summary_table_xlsx("云龙区", [p.row for p in projects])
+
+
+def projects_sheet(cfg: Config) -> list[dict]:
+    wb = openpyxl.load_workbook(cfg.paths.data_dir / "ledger.xlsx", read_only=True)
+    rows = list(wb["项目台账"].iter_rows(values_only=True))
+    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+
+
+@pytest.fixture
+def three_projects():
+    return [sample_project(i) for i in range(3)]
+
+
+def test_material_over_three_messages_then_late(imap_account, smtp_server, tmp_path: Path, three_projects):
+    """Forms first, then the table, then a correction, then a late message: receipts track the state."""
+    a, b, c = three_projects
+    cfg = config_for(imap_account, smtp_server, tmp_path)
+    b_fixed_amount = b.row["申请资助金额"] - 5
+    corrected = [a, b.with_values(申请资助金额=b_fixed_amount), c]
+    mails = [
+        district_mail(1, day=3, files=[form_file(a), form_file(b)], subject="云龙区申报书"),
+        district_mail(2, day=4, files=[table_file([a, b, c])], subject="云龙区申报汇总表"),
+        district_mail(3, day=6, files=[table_file(corrected, "汇总表（更正）.xlsx"), form_file(corrected[1]),
+                                       form_file(c)], subject="更正材料"),
+        district_mail(4, day=9, hour=9, files=[table_file([a])], subject="补充材料"),
+    ]
+    imap_account.append_many(mails)
+
+    first = poll(cfg)
+    assert first.sent == 4 and first.send_failed == 0
+    replies = smtp_server.messages
+    assert [m.message["X-Intake-Outcome"] for m in replies] == ["receipt", "receipt", "receipt", "late"]
+    for captured, n in zip(replies, range(1, 5), strict=True):
+        msg = captured.message
+        assert captured.rcpt_tos == [YUNLONG]
+        assert msg["In-Reply-To"] == f"<yl{n}@example.cn>" and f"<yl{n}@example.cn>" in msg["References"]
+        assert msg["Auto-Submitted"] == "auto-replied"
+    assert replies[0].message["Subject"] == "回执：云龙区申报书"
+    assert replies[3].message["Subject"] == "逾期通知：补充材料"
+
+    # Receipt 1: two forms, no table yet -> no projects; both forms listed as unmatched.
+    r1 = body(replies[0].message)
+    assert "目前尚未登记贵局的申报项目" in r1 and r1.count("未能对应到汇总表") == 2
+    # Receipt 2: three projects; c has no form yet.
+    r2 = body(replies[1].message)
+    assert "共3个项目" in r2 and "受理2个" in r2 and "待补正1个" in r2
+    # Receipt 3: b's table row corrected (with its corrected form), c's form arrived: all accepted.
+    r3 = body(replies[2].message)
+    assert "共3个项目：受理3个" in r3
+    numbers = {p: f"XZ2024-云龙-00{n}" for n, p in enumerate(("a", "b", "c"), start=1)}
+    for text in (r2, r3):
+        for number in numbers.values():
+            assert number in text
+    late = body(replies[3].message)
+    assert "逾期" in late
+
+    rows = projects_sheet(cfg)
+    assert [(r["受理编号"], r["牵头申报单位"], r["状态"]) for r in rows] == [
+        (numbers["a"], a.row["牵头申报单位"], "受理"),
+        (numbers["b"], b.row["牵头申报单位"], "受理"),
+        (numbers["c"], c.row["牵头申报单位"], "受理"),
+    ]
+    assert rows[1]["申请资助金额（万元）"] == b_fixed_amount  # the late table (only a) never entered
+
+    second = poll(cfg)
+    assert second.new == 0 and second.sent == 0 and len(smtp_server.messages) == 4
+    assert [(r["受理编号"], r["状态"]) for r in projects_sheet(cfg)] == [
+        (r["受理编号"], r["状态"]) for r in rows]
+
+
+def _toml_for(cfg: Config, path: Path, account, smtp) -> Path:
+    """Write a config file equivalent to ``cfg`` for a subprocess."""
+    districts = "\n".join(
+        f'[[districts]]\nname = "{d.name}"\nsenders = ["{d.senders[0]}"]\ncity_share = {d.city_share}\n'
+        f"quota = {d.quota}\n" + (f'short_name = "{d.short_name}"\n' if d.short_name else "")
+        for d in cfg.districts
+    )
+    path.write_text(f"""
+[mailbox]
+host = "{account.host}"
+port = {account.port}
+ssl = false
+user = "{account.user}"
+password_env = "{account.password_env}"
+folder = "INBOX"
+processed_folder = ""
+imap_id = true
+
+[smtp]
+host = "{smtp.host}"
+port = {smtp.port}
+ssl = false
+starttls = false
+user = ""
+password_env = "UNUSED_SMTP_PASSWORD"
+sender = "徐州市知识产权局 <xzip2019@163.com>"
+
+[schedule]
+interval_minutes = 5
+
+[campaign]
+name = "{cfg.campaign.name}"
+deadline = {cfg.campaign.deadline.isoformat()}
+timezone = "Asia/Shanghai"
+
+[paths]
+data_dir = "{cfg.paths.data_dir}"
+
+{districts}
+""", encoding="utf-8")
+    return path
+
+
+def test_crash_between_send_and_stamp_sends_no_duplicate(imap_account, smtp_server, tmp_path: Path,
+                                                          three_projects):
+    """Killed after the SMTP send and the Sent copy, before the stamp: the restart finds the copy, sends nothing."""
+    cfg = config_for(imap_account, smtp_server, tmp_path)
+    a = three_projects[0]
+    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
+    imap_account.append(raw, arrival)
+    config_path = _toml_for(cfg, tmp_path / "config.toml", imap_account, smtp_server)
+    env = {**os.environ, "INTAKE_FAILPOINT": "after_sent_copy"}
+    proc = subprocess.run([sys.executable, "-m", "intake.cli", "poll", "--config", str(config_path)],
+                          env=env, capture_output=True, timeout=120)
+    assert proc.returncode == 137, proc.stderr.decode()
+    assert len(smtp_server.messages) == 1
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        assert store.reply_counts() == {ReplyState.SENDING: 1}
+
+    again = poll(cfg)
+    assert again.sent == 0 and len(smtp_server.messages) == 1
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        assert store.reply_counts() == {ReplyState.SENT: 1}
+
+
+def test_crash_after_record_before_send_sends_once(imap_account, smtp_server, tmp_path: Path, three_projects):
+    """Killed right after the message's outcome was committed: the next poll sends its reply, once."""
+    cfg = config_for(imap_account, smtp_server, tmp_path)
+    a = three_projects[0]
+    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
+    imap_account.append(raw, arrival)
+    config_path = _toml_for(cfg, tmp_path / "config.toml", imap_account, smtp_server)
+    env = {**os.environ, "INTAKE_FAILPOINT": "after_record"}
+    proc = subprocess.run([sys.executable, "-m", "intake.cli", "poll", "--config", str(config_path)],
+                          env=env, capture_output=True, timeout=120)
+    assert proc.returncode == 137, proc.stderr.decode()
+    assert smtp_server.messages == []
+    first = poll(cfg)
+    assert first.new == 0 and first.sent == 1
+    assert poll(cfg).sent == 0 and len(smtp_server.messages) == 1
+
+
+def test_smtp_down_reply_queued_then_sent(imap_account, smtp_server, tmp_path: Path, three_projects):
+    """With the SMTP server down the receipt stays queued; once it is up (and the backoff passed) it goes out."""
+    cfg = config_for(imap_account, smtp_server, tmp_path)
+    a = three_projects[0]
+    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
+    imap_account.append(raw, arrival)
+    smtp_server.stop()
+    now = [on_time(4, 12)]
+    down = poll(cfg, clock=lambda: now[0])
+    assert down.sent == 0 and down.queued == 1
+    smtp_server.start()
+    assert poll(cfg, clock=lambda: now[0]).sent == 0, "the backoff has not passed yet"
+    now[0] += timedelta(minutes=2)
+    up = poll(cfg, clock=lambda: now[0])
+    assert up.sent == 1 and up.queued == 0 and len(smtp_server.messages) == 1
+
+
+@pytest.mark.parametrize("answer", ["451 DT:SPM 163 smtp14,EsCowAC5", "451 MI:SFQ", "421 HL:ICC"])
+def test_netease_temporary_refusals_are_retried(imap_account, smtp_server, tmp_path: Path, three_projects,
+                                                answer: str):
+    cfg = config_for(imap_account, smtp_server, tmp_path)
+    a = three_projects[0]
+    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
+    imap_account.append(raw, arrival)
+    smtp_server.fail_next(answer)
+    now = [on_time(4, 12)]
+    assert poll(cfg, clock=lambda: now[0]).queued == 1
+    now[0] += timedelta(minutes=5)
+    assert poll(cfg, clock=lambda: now[0]).sent == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_permanent_refusal_is_recorded_for_staff(imap_account, smtp_server, tmp_path: Path, three_projects):
+    """``554 DT:SPM`` fails the reply for good; the ledger's 来件登记 shows it; later polls do not retry."""
+    cfg = config_for(imap_account, smtp_server, tmp_path)
+    a = three_projects[0]
+    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
+    imap_account.append(raw, arrival)
+    smtp_server.fail_next("554 DT:SPM 163 smtp3,content rejected", count=5)
+    now = [on_time(4, 12)]
+    first = poll(cfg, clock=lambda: now[0])
+    assert first.send_failed == 1 and first.queued == 0
+    now[0] += timedelta(hours=3)
+    assert poll(cfg, clock=lambda: now[0]).sent == 0 and smtp_server.messages == []
+    wb = openpyxl.load_workbook(cfg.paths.data_dir / "ledger.xlsx", read_only=True)
+    log_rows = list(wb["来件登记"].iter_rows(values_only=True))
+    assert any("554" in " ".join(str(v) for v in row if v is not None) for row in log_rows[1:])
