@@ -47,6 +47,13 @@ def message_findings(
     for a in attachments:
         if a.error_code == Code.UNREADABLE_FILE:
             found.append(Finding.of(Code.UNREADABLE_FILE, f"文件“{a.filename}”无法读取：{a.error_reason}", a.filename))
+        elif a.kind == DocKind.SUMMARY_TABLE and a.parsed and a.parsed.get("missing_columns"):
+            missing = "、".join(a.parsed["missing_columns"])
+            found.append(Finding.of(
+                Code.MISSING_FIELD,
+                f"汇总表“{a.filename}”缺少以下列：{missing}。请按通知所附汇总表模板补齐后重新发送汇总表。",
+                a.filename,
+            ))
         elif a.kind == DocKind.UNRECOGNIZED:
             found.append(Finding.of(
                 Code.UNRECOGNIZED_FILE,
