@@ -61,7 +61,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                 log.error("poll failed, will retry at the next interval: %s", e)
             except Exception:
                 log.exception("poll failed unexpectedly; will retry at the next interval")
-            _after_poll(cfg, store)
 
         from datetime import datetime
 
@@ -80,14 +79,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _after_poll(cfg: Config, store: Store) -> None:
-    """Hook for post-poll work (the staff digest); kept separate so a failure there never stops polling."""
-    try:
-        from reports import digest  # noqa: F401 - optional until the digest lands
-    except ImportError:
-        return
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     cfg = load_config(Path(args.config), need_secrets=False)
     from intake.worker import Worker
@@ -95,6 +86,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     with open_store(cfg) as store:
         Worker(cfg, store).write_ledger()
     print(cfg.paths.data_dir / "ledger.xlsx")
+    return 0
+
+
+def cmd_config_reference(_args: argparse.Namespace) -> int:
+    from intake.configdoc import render_config_reference
+
+    print(render_config_reference(), end="")
     return 0
 
 
@@ -174,6 +172,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "export": (cmd_export, "rewrite ledger.xlsx from the database"),
     "status": (cmd_status, "what the worker has done, from the database; non-zero when polling went stale"),
     "check": (cmd_check, "validate the config and log in to IMAP (with ID) and SMTP; never sends mail"),
+    "config-reference": (cmd_config_reference, "print the configuration reference, generated from the schema"),
     "demo": (cmd_demo, "the whole job on built-in sample mail, with embedded IMAP and SMTP servers on 127.0.0.1"),
     "import": (cmd_import, "process .eml files exported from webmail (backfill); never sends mail"),
 }
@@ -186,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (func, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
-        if name != "demo":
+        if name not in ("demo", "config-reference"):
             p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
         if name == "demo":
             p.add_argument("--dir", default="intake-demo",

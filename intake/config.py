@@ -12,6 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -298,11 +299,16 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
         if not 0 <= dd["city_share"] <= 1:
             raise ConfigError(f"{where}.city_share: must be between 0 and 1")
         for s in dd["senders"]:
+            _address(s, f"{where}.senders")
             if s.lower() in seen_senders:
                 raise ConfigError(f"{where}.senders: {s} is already a sender of {seen_senders[s.lower()]}")
             seen_senders[s.lower()] = dd["name"]
         districts.append(DistrictConfig(**dd))
 
+    for a in tables["staff"]["report_to"]:
+        _address(a, "staff.report_to", display_name=True)
+    if not 0 <= tables["staff"]["report_hour"] <= 23:
+        raise ConfigError("staff.report_hour: must be an hour from 0 to 23")
     return Config(
         mailbox=MailboxConfig(**mb),
         smtp=SmtpConfig(**sm),
@@ -313,6 +319,15 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
         staff=StaffConfig(**tables["staff"]),
         districts=districts,
     )
+
+
+def _address(value: str, where: str, *, display_name: bool = False) -> None:
+    """An e-mail address (``name@domain``; with ``display_name``, ``王科员 <name@domain>`` too), or a
+    ConfigError naming the key."""
+    address = parseaddr(value)[1] if display_name else value.strip()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or "." not in domain or any(c in address for c in " <>,;\"'"):
+        raise ConfigError(f"{where}: {value!r} is not an e-mail address like name@example.cn")
 
 
 def load_config(path: Path, need_secrets: bool = True) -> Config:

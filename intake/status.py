@@ -9,9 +9,12 @@ from datetime import datetime, timedelta
 
 from intake.config import Config
 from intake.merge import build_ledger
+from intake.models import ReplyState
 from intake.store import Store
+from reports.labels import STATUS_ORDER
 
 HEALTHY, STALE, NEVER = 0, 5, 6
+MAX_FAILED_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,8 @@ def status(cfg: Config, store: Store, now: datetime) -> StatusReport:
         age = now - finished
         code = STALE if age > timedelta(minutes=3 * cfg.schedule.interval_minutes) else HEALTHY
         lines.append(
-            f"last successful poll: {finished.astimezone(tz):%Y-%m-%d %H:%M:%S} ({_ago(age)} ago), took {took:.1f} s"
-            + ("  ** STALE: more than three intervals ago **" if code == STALE else "")
+            f"last successful poll: {finished.astimezone(tz):%Y-%m-%d %H:%M:%S} ({_ago(age)} ago),"
+            f" took {took:.1f} s" + ("  ** STALE: more than three intervals ago **" if code == STALE else "")
         )
     failed = store.last_poll(ok_only=False)
     if failed is not None and not failed["ok"]:
@@ -52,12 +55,13 @@ def status(cfg: Config, store: Store, now: datetime) -> StatusReport:
     lines.append("messages: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     lines.extend(_projects(cfg, store))
     replies = store.reply_counts()
-    lines.append(
-        "replies: " + ", ".join(f"{s} {replies.get(s, 0)}" for s in ("sent", "queued", "sending", "failed", "dry_run"))
-    )
+    states = ("sent", "queued", "sending", "failed", "dry_run")
+    lines.append("replies: " + ", ".join(f"{s} {replies.get(s, 0)}" for s in states))
+    lines.extend(_failed_replies(store))
     left = cfg.campaign.deadline - now
     when = f"{cfg.campaign.deadline.astimezone(tz):%Y-%m-%d %H:%M:%S}"
-    lines.append(f"deadline: {when} ({_ago(left)} left)" if left.total_seconds() > 0 else f"deadline: {when} (passed)")
+    lines.append(f"deadline: {when} ({_ago(left)} left)" if left.total_seconds() > 0
+                 else f"deadline: {when} (passed)")
     if last is not None and last["summary"]:
         s = json.loads(last["summary"])
         lines.append(f"last poll: new {s.get('new', 0)}, replies sent {s.get('sent', 0)}")
@@ -71,6 +75,22 @@ def _projects(cfg: Config, store: Store) -> list[str]:
         by_district.setdefault(p.district, Counter())[p.status] += 1
     out = [f"projects: {len(ledger.projects)}"]
     for name, counter in by_district.items():
-        detail = ", ".join(f"{k} {v}" for k, v in counter.items()) or "none yet"
+        detail = ", ".join(f"{s} {counter[s]}" for s in STATUS_ORDER)
         out.append(f"  {name}: {sum(counter.values())} ({detail})")
+    return out
+
+
+def _failed_replies(store: Store) -> list[str]:
+    """One line per reply the SMTP server refused for good, with its answer (the first few)."""
+    failed = [r for r in store.replies().values() if r.state is ReplyState.FAILED]
+    if not failed:
+        return []
+    by_id = {m.id: m for m in store.messages([r.message_db_id for r in failed[:MAX_FAILED_SHOWN]])}
+    out = []
+    for r in failed[:MAX_FAILED_SHOWN]:
+        m = by_id.get(r.message_db_id)
+        where = f"UID {m.uid} {m.sender}" if m else f"message {r.message_db_id}"
+        out.append(f"  failed {r.kind} to {where}: {r.error or 'no reason recorded'}")
+    if len(failed) > MAX_FAILED_SHOWN:
+        out.append(f"  ... and {len(failed) - MAX_FAILED_SHOWN} more (see the ledger's 来件登记 sheet)")
     return out

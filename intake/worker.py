@@ -36,10 +36,12 @@ from intake.mailbox import FetchedMessage, Mailbox, MessageMeta
 from intake.mailer import Mailer, build_reply
 from intake.merge import build_ledger, district_view
 from intake.models import Ledger, Outcome, ReplyKind, ReplyState, StoredMessage
+from intake.staff import DIGEST_FILE, digest_html, send_digest_if_due
 from intake.store import NewAttachment, NewMessage, Store, now_utc
 from parsers.documents import parse_document
 from parsers.mail import parse_mail
 from parsers.types import DocKind, MailParts, ParseError
+from reports.digest import write_digest
 from reports.ledger import write_ledger
 from reports.replies import render_reply
 
@@ -122,7 +124,9 @@ class Worker:
                     self._send_replies(mb, summary)
                     summary.moved += self._finish_mailbox_actions(mb)
                 summary.fetched = mb.bodies_fetched
-            self.write_ledger()
+            html = self.write_ledger()
+            if not self.dry_run:
+                self._mail_digest(html)
         except Exception as e:
             summary.seconds = time.monotonic() - started
             self.store.finish_poll(poll_id, False, summary.as_dict(), f"{type(e).__name__}: {e}")
@@ -140,17 +144,25 @@ class Worker:
     def ledger(self) -> Ledger:
         return build_ledger(self._messages or self.store.messages(), self.cfg)
 
-    def write_ledger(self) -> None:
-        """Rewrite ``ledger.xlsx`` from the store (atomically)."""
-        messages = self.store.messages()
-        write_ledger(
-            self.cfg.paths.data_dir / "ledger.xlsx",
-            build_ledger(messages, self.cfg),
-            messages,
-            self.store.replies(),
-            self.cfg.campaign.tz,
-            data_dir=self.cfg.paths.data_dir,
-        )
+    def write_ledger(self) -> str:
+        """Rewrite ``ledger.xlsx`` and the staff digest beside it from the store (each atomically).
+
+        Returns the digest page, which ``poll`` may also mail to staff.
+        """
+        messages, replies = self.store.messages(), self.store.replies()
+        ledger = build_ledger(messages, self.cfg)
+        data_dir = self.cfg.paths.data_dir
+        write_ledger(data_dir / "ledger.xlsx", ledger, messages, replies, self.cfg.campaign.tz, data_dir=data_dir)
+        html = digest_html(self.cfg, ledger, messages, replies, self.clock())
+        write_digest(data_dir / DIGEST_FILE, html)
+        return html
+
+    def _mail_digest(self, html: str) -> None:
+        """The daily staff digest, when configured and due; a failure here never fails the poll."""
+        try:
+            send_digest_if_due(self.cfg, self.store, html, self.clock(), self.mailer_factory)
+        except (SendError, ValueError) as e:
+            log.warning("staff digest not sent: %s", e)
 
     # -- intake -----------------------------------------------------------
     def _intake(self, mb: Mailbox, summary: PollSummary) -> None:

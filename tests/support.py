@@ -57,3 +57,46 @@ def plain_mail(i: int, sender: str = "someone@elsewhere.cn", arrival: datetime |
     """A small message without attachments."""
     return compose(sender=sender, subject=f"测试邮件 {i}", body=f"第{i}封", message_id=f"<m{i}@test.example>",
                    arrival=arrival or on_time())
+
+
+def config_toml(cfg: Config) -> str:
+    """A config file equivalent to ``cfg`` (for tests that run the CLI in a subprocess)."""
+    mb, sm = cfg.mailbox, cfg.smtp
+    districts = "\n".join(
+        f'[[districts]]\nname = "{d.name}"\nsenders = ["{d.senders[0]}"]\ncity_share = {d.city_share}\n'
+        f"quota = {d.quota}\n" + (f'short_name = "{d.short_name}"\n' if d.short_name else "")
+        for d in cfg.districts
+    )
+    return f"""
+[mailbox]
+host = "{mb.host}"
+port = {mb.port}
+ssl = false
+user = "{mb.user}"
+password_env = "{mb.password_env}"
+folder = "{mb.folder}"
+processed_folder = "{mb.processed_folder}"
+imap_id = {str(mb.imap_id).lower()}
+batch_size = {mb.batch_size}
+
+[smtp]
+host = "{sm.host}"
+port = {sm.port}
+ssl = false
+starttls = false
+user = "{sm.user}"
+password_env = "{sm.password_env}"
+sender = "{sm.sender}"
+
+[schedule]
+interval_minutes = {cfg.schedule.interval_minutes}
+
+[campaign]
+name = "{cfg.campaign.name}"
+deadline = {cfg.campaign.deadline.isoformat()}
+timezone = "Asia/Shanghai"
+
+[paths]
+data_dir = "{cfg.paths.data_dir}"
+
+{districts}"""

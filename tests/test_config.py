@@ -84,6 +84,9 @@ BAD = [
     ("unknown time zone", _set("campaign.timezone", "Mars/Olympus"), "campaign.timezone"),
     ("no districts", lambda raw: raw.pop("districts"), "districts"),
     ("unknown rules key", _set("rules.cap_neww", 1), "rules.cap_neww"),
+    ("sender not an address", _district("senders", ["云龙区知识产权局"]), "districts[0].senders"),
+    ("staff address", _set("staff", {"report_to": ["wang@", "x"]}), "staff.report_to"),
+    ("staff hour", _set("staff", {"report_hour": 24}), "staff.report_hour"),
 ]
 
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from intake.sample_forms import form_pdf
-from support import SENDERS, make_config, on_time
+from support import SENDERS, config_toml, make_config, on_time
 
 from intake.compose import compose
 from intake.config import Config
 from intake.models import ReplyState
+from intake.sample_forms import form_pdf
 from intake.sample_tables import summary_table_xlsx
 from intake.samples import sample_project
 from intake.store import Store
@@ -131,49 +131,6 @@ def test_material_over_three_messages_then_late(imap_account, smtp_server, tmp_p
         (r["受理编号"], r["状态"]) for r in rows]
 
 
-def _toml_for(cfg: Config, path: Path, account, smtp) -> Path:
-    """Write a config file equivalent to ``cfg`` for a subprocess."""
-    districts = "\n".join(
-        f'[[districts]]\nname = "{d.name}"\nsenders = ["{d.senders[0]}"]\ncity_share = {d.city_share}\n'
-        f"quota = {d.quota}\n" + (f'short_name = "{d.short_name}"\n' if d.short_name else "")
-        for d in cfg.districts
-    )
-    path.write_text(f"""
-[mailbox]
-host = "{account.host}"
-port = {account.port}
-ssl = false
-user = "{account.user}"
-password_env = "{account.password_env}"
-folder = "INBOX"
-processed_folder = ""
-imap_id = true
-
-[smtp]
-host = "{smtp.host}"
-port = {smtp.port}
-ssl = false
-starttls = false
-user = ""
-password_env = "UNUSED_SMTP_PASSWORD"
-sender = "徐州市知识产权局 <xzip2019@163.com>"
-
-[schedule]
-interval_minutes = 5
-
-[campaign]
-name = "{cfg.campaign.name}"
-deadline = {cfg.campaign.deadline.isoformat()}
-timezone = "Asia/Shanghai"
-
-[paths]
-data_dir = "{cfg.paths.data_dir}"
-
-{districts}
-""", encoding="utf-8")
-    return path
-
-
 def test_crash_between_send_and_stamp_sends_no_duplicate(imap_account, smtp_server, tmp_path: Path,
                                                           three_projects):
     """Killed after the SMTP send and the Sent copy, before the stamp: the restart finds the copy, sends nothing."""
@@ -181,7 +138,8 @@ def test_crash_between_send_and_stamp_sends_no_duplicate(imap_account, smtp_serv
     a = three_projects[0]
     raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
     imap_account.append(raw, arrival)
-    config_path = _toml_for(cfg, tmp_path / "config.toml", imap_account, smtp_server)
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(config_toml(cfg), encoding="utf-8")
     env = {**os.environ, "INTAKE_FAILPOINT": "after_sent_copy"}
     proc = subprocess.run([sys.executable, "-m", "intake.cli", "poll", "--config", str(config_path)],
                           env=env, capture_output=True, timeout=120)
@@ -202,7 +160,8 @@ def test_crash_after_record_before_send_sends_once(imap_account, smtp_server, tm
     a = three_projects[0]
     raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
     imap_account.append(raw, arrival)
-    config_path = _toml_for(cfg, tmp_path / "config.toml", imap_account, smtp_server)
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(config_toml(cfg), encoding="utf-8")
     env = {**os.environ, "INTAKE_FAILPOINT": "after_record"}
     proc = subprocess.run([sys.executable, "-m", "intake.cli", "poll", "--config", str(config_path)],
                           env=env, capture_output=True, timeout=120)
@@ -260,3 +219,26 @@ def test_permanent_refusal_is_recorded_for_staff(imap_account, smtp_server, tmp_
     wb = openpyxl.load_workbook(cfg.paths.data_dir / "ledger.xlsx", read_only=True)
     log_rows = list(wb["来件登记"].iter_rows(values_only=True))
     assert any("554" in " ".join(str(v) for v in row if v is not None) for row in log_rows[1:])
+
+
+def test_staff_digest_written_every_poll_and_mailed_once_a_day(imap_account, smtp_server, tmp_path: Path,
+                                                                three_projects):
+    """digest.html is rewritten beside the ledger after each poll; staff get it by mail once per local day."""
+    cfg = make_config(tmp_path / "var", imap=imap_account.mailbox_settings(),
+                      smtp={"host": smtp_server.host, "port": smtp_server.port},
+                      staff={"report_to": ["王科员 <wang@xzip.example.cn>"], "report_hour": 8})
+    a = three_projects[0]
+    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
+    imap_account.append(raw, arrival)
+    now = [on_time(5, 9)]
+    poll(cfg, clock=lambda: now[0])
+    digest = (cfg.paths.data_dir / "digest.html").read_text(encoding="utf-8")
+    assert "云龙区" in digest and a.row["项目名称"] not in digest  # accepted projects are no open problem
+    to_staff = [m for m in smtp_server.messages if m.rcpt_tos == ["wang@xzip.example.cn"]]
+    assert len(to_staff) == 1 and to_staff[0].message["Auto-Submitted"] == "auto-generated"
+    now[0] += timedelta(hours=3)
+    poll(cfg, clock=lambda: now[0])
+    assert len([m for m in smtp_server.messages if m.rcpt_tos == ["wang@xzip.example.cn"]]) == 1
+    now[0] += timedelta(days=1)
+    poll(cfg, clock=lambda: now[0])
+    assert len([m for m in smtp_server.messages if m.rcpt_tos == ["wang@xzip.example.cn"]]) == 2

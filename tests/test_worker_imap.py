@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import DEADLINE, SENDERS, make_config, on_time, plain_mail
+from support import DEADLINE, SENDERS, config_toml, make_config, on_time, plain_mail
 
 from intake.compose import compose
 from intake.config import Config
@@ -61,7 +61,7 @@ def test_killed_mid_batch_then_restarted_records_each_once(many, tmp_path: Path)
     """A poll killed with SIGKILL mid-batch, then run again, ends with every message recorded exactly once."""
     cfg = config_for(many, tmp_path, batch_size=25)
     config_path = tmp_path / "config.toml"
-    config_path.write_text(_toml(cfg, many), encoding="utf-8")
+    config_path.write_text(config_toml(cfg), encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "intake.cli", "poll", "--config", str(config_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     db = cfg.paths.data_dir / "intake.db"
@@ -85,43 +85,6 @@ def _count(db: Path) -> int:
             return int(conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
     except sqlite3.OperationalError:
         return 0
-
-
-def _toml(cfg: Config, account) -> str:
-    districts = "\n".join(
-        f'[[districts]]\nname = "{d.name}"\nsenders = ["{d.senders[0]}"]\ncity_share = {d.city_share}\n'
-        f"quota = {d.quota}\n"
-        for d in cfg.districts
-    )
-    mb = cfg.mailbox
-    return f"""
-[mailbox]
-host = "{mb.host}"
-port = {mb.port}
-ssl = false
-user = "{mb.user}"
-password_env = "{mb.password_env}"
-folder = "INBOX"
-processed_folder = ""
-imap_id = true
-batch_size = {mb.batch_size}
-[smtp]
-host = "127.0.0.1"
-port = 9
-ssl = false
-starttls = false
-user = ""
-password_env = "UNUSED_SMTP_PASSWORD"
-sender = "徐州市知识产权局 <xzip2019@163.com>"
-[schedule]
-interval_minutes = 5
-[campaign]
-name = "{cfg.campaign.name}"
-deadline = {cfg.campaign.deadline.isoformat()}
-timezone = "Asia/Shanghai"
-[paths]
-data_dir = "{cfg.paths.data_dir}"
-{districts}"""
 
 
 def test_processed_mail_flagged_seen_and_moved_to_chinese_folder(imap_account, tmp_path: Path) -> None:
