@@ -55,6 +55,18 @@ def timed(fn: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
+def side_by_side(ours: Callable[[], None], data_dir: Path, repeat: int) -> tuple[float, float, int]:
+    """Best times of ``ours`` (which writes ``data_dir/ledger.xlsx``) and of a bare dump of its cells."""
+    ours()
+    sheets = read_cells(data_dir / "ledger.xlsx")
+    cells = sum(len(r) for _, rows in sheets for r in rows)
+    t_ours = t_bare = float("inf")
+    for _ in range(repeat):  # interleaved, so both sides see the same machine load
+        t_ours = min(t_ours, timed(ours))
+        t_bare = min(t_bare, timed(lambda: bare_dump(sheets, data_dir / "bare.xlsx")))
+    return t_ours, t_bare, cells
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--projects", type=int, default=5000)
@@ -68,13 +80,7 @@ def main() -> int:
         def ours() -> None:
             write_ledger(data_dir / "ledger.xlsx", ledger, messages, replies, SHANGHAI, data_dir=data_dir)
 
-        ours()
-        sheets = read_cells(data_dir / "ledger.xlsx")
-        cells = sum(len(r) for _, rows in sheets for r in rows)
-        t_ours = t_bare = float("inf")
-        for _ in range(args.repeat):  # interleaved, so both sides see the same machine load
-            t_ours = min(t_ours, timed(ours))
-            t_bare = min(t_bare, timed(lambda: bare_dump(sheets, data_dir / "bare.xlsx")))
+        t_ours, t_bare, cells = side_by_side(ours, data_dir, args.repeat)
     ratio = t_ours / t_bare
     print(f"projects={args.projects} messages={args.messages} cells={cells} (best of {args.repeat})")
     print(f"bare write-only dump : {t_bare:7.3f} s")

@@ -17,6 +17,7 @@ spread over the remaining messages, about five per message.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from bench_ledger import bare_dump, read_cells, timed  # noqa: E402
+from bench_ledger import side_by_side  # noqa: E402
 from factories import (  # noqa: E402
     DISTRICTS,
     attach_form,
@@ -53,7 +54,7 @@ def mailbox(n_projects: int, n_messages: int) -> list[StoredMessage]:
     forms = [(d, make_form(r)) for d in names for r in rows[d]]
     chunks = n_messages - 2 * len(names) - (len(names) - 1)  # a chunk across a district boundary makes two
     bounds = [round(i * len(forms) / chunks) for i in range(chunks + 1)]
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         chunk = forms[lo:hi]
         for d in dict.fromkeys(d for d, _ in chunk):  # one message per district in the chunk
             uid += 1
@@ -83,13 +84,7 @@ def main() -> int:
         t0 = time.perf_counter()
         ledger = build_ledger(messages, cfg)
         t_merge = time.perf_counter() - t0
-        rebuild()
-        sheets = read_cells(data_dir / "ledger.xlsx")
-        cells = sum(len(r) for _, rows in sheets for r in rows)
-        t_ours = t_bare = float("inf")
-        for _ in range(args.repeat):  # interleaved, so both sides see the same machine load
-            t_ours = min(t_ours, timed(rebuild))
-            t_bare = min(t_bare, timed(lambda: bare_dump(sheets, data_dir / "bare.xlsx")))
+        t_ours, t_bare, cells = side_by_side(rebuild, data_dir, args.repeat)
     ratio = t_ours / t_bare
     print(f"projects={len(ledger.projects)} messages={len(messages)} cells={cells} (best of {args.repeat})")
     print(f"bare write-only dump          : {t_bare:7.3f} s")

@@ -18,6 +18,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
+from intake.samples import sample_project
+
 COLUMNS = ("序号", "项目名称", "牵头申报单位", "统一社会信用代码", "单位性质", "是否部省市属事业单位", "项目类别",
            "技术领域", "合作服务机构", "有效专利数（件）", "有效发明专利数（件）", "PCT申请数（件）",
            "申请资助金额（万元）", "联系人", "联系电话", "备注")
@@ -25,6 +27,20 @@ CANONICAL = ("序号", "项目名称", "牵头申报单位", "统一社会信用
              "技术领域", "合作服务机构", "有效专利数", "有效发明专利数", "PCT申请数", "申请资助金额", "联系人",
              "联系电话", "备注")
 PATENT_GROUP = ("有效专利数", "有效发明专利数", "PCT申请数")
+TITLE = "2024年徐州市高价值专利培育计划项目申报汇总表"
+NOTE = "注：1.项目类别填写新建或升级；2.申请资助金额单位为万元；3.每个项目须另附申报书。"
+
+
+class Formula(str):
+    """A cell value written as a real formula (``Formula("=40+10")``); other text starting with ``=`` is text."""
+
+
+def sample_row(i: int, **overrides: Any) -> dict[str, Any]:
+    """Project ``i``'s summary row (canonical column -> value) with ``overrides``.
+
+    The projects of ``intake.samples.sample_project``: valid GB 32100-2015 codes, Xuzhou companies.
+    """
+    return {**sample_project(i).row, **overrides}
 
 
 def summary_table_xlsx(
@@ -36,16 +52,22 @@ def summary_table_xlsx(
     two_level_header: bool = False,
     total_row: bool = True,
     note_row: bool = True,
-    headers: Mapping[str, str] | None = None,
+    header_variants: Mapping[str, str] | None = None,
     sheet_name: str = "汇总表",
     extra_sheets: Sequence[str] = (),
     blank_rows: int = 0,
+    columns: Sequence[str] | None = None,
 ) -> bytes:
     """An .xlsx holding one summary table; ``rows`` map canonical column names to cell values.
 
-    ``headers`` overrides header texts by canonical name (e.g. ``{"申请资助金额": "申请资金\\n(万元)"}``);
-    ``extra_sheets`` are empty-ish sheets placed before the table's sheet.
+    ``header_variants`` overrides header texts by canonical name (e.g. ``{"申请资助金额": "申请资金\\n(万元)"}``);
+    ``extra_sheets`` are empty-ish sheets placed before the table's sheet; ``columns`` (canonical
+    names) keeps only those columns, for tables that lack some; ``blank_rows`` blank rows go above the
+    header. An empty mapping in ``rows`` writes a blank row; a ``Formula`` value is written as a formula
+    (without a cached value: openpyxl computes none).
     """
+    keep = [i for i, c in enumerate(CANONICAL) if columns is None or c in columns]
+    names = [CANONICAL[i] for i in keep]
     wb = Workbook()
     first = wb.active
     for name in extra_sheets:
@@ -55,10 +77,10 @@ def summary_table_xlsx(
         ws.append(["请按模板填写，每个项目一行。"])
     ws = wb.create_sheet(sheet_name) if extra_sheets else first
     ws.title = sheet_name
-    texts = [(headers or {}).get(c, h) for c, h in zip(CANONICAL, COLUMNS, strict=True)]
+    texts = [(header_variants or {}).get(CANONICAL[i], COLUMNS[i]) for i in keep]
     width = len(texts)
     if title:
-        ws.append(["2024年徐州市高价值专利培育计划项目申报汇总表"])
+        ws.append([TITLE])
         ws.merge_cells(start_row=ws.max_row, start_column=1, end_row=ws.max_row, end_column=width)
         ws.cell(ws.max_row, 1).font = Font(size=16, bold=True)
     if filler_row:
@@ -68,23 +90,25 @@ def summary_table_xlsx(
         ws.append([])
     header_top = ws.max_row + 1 if ws.max_row > 1 or title or filler_row else 1
     if two_level_header:
-        _two_level(ws, texts, header_top)
+        _two_level(ws, texts, names, header_top)
     else:
         ws.append(texts)
     first_data = ws.max_row + 1
     for row in rows:
-        ws.append([row.get(c) for c in CANONICAL])
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, str) and cell.value.startswith("="):
+        values = [row.get(c) for c in names]
+        ws.append(values)
+        for cell, value in zip(ws[ws.max_row], values, strict=False):
+            if isinstance(value, str) and value.startswith("=") and not isinstance(value, Formula):
                 cell.data_type = "s"  # text a district typed, not a formula (openpyxl would make it one)
     if total_row and rows:
         total: list[Any] = ["合计"] + [None] * (width - 1)
         for c in (*PATENT_GROUP, "申请资助金额"):
-            col = get_column_letter(CANONICAL.index(c) + 1)
-            total[CANONICAL.index(c)] = f"=SUM({col}{first_data}:{col}{ws.max_row})"
+            if c in names:
+                col = get_column_letter(names.index(c) + 1)
+                total[names.index(c)] = f"=SUM({col}{first_data}:{col}{ws.max_row})"
         ws.append(total)
     if note_row:
-        ws.append(["注：1.项目类别填写新建或升级；2.申请资助金额单位为万元；3.每个项目须另附申报书。"])
+        ws.append([NOTE])
     for i, text in enumerate(texts, start=1):
         ws.column_dimensions[get_column_letter(i)].width = max(8, min(30, 2 * len(text)))
         ws.cell(header_top, i).alignment = Alignment(wrap_text=True, vertical="center")
@@ -93,10 +117,10 @@ def summary_table_xlsx(
     return buf.getvalue()
 
 
-def _two_level(ws: Any, texts: list[str], top: int) -> None:
+def _two_level(ws: Any, texts: list[str], names: list[str], top: int) -> None:
     """专利情况 merged over the three patent columns; every other header merged over both rows."""
     upper, lower = list(texts), [None] * len(texts)
-    group = [CANONICAL.index(c) for c in PATENT_GROUP]
+    group = [names.index(c) for c in PATENT_GROUP]
     for i in group:
         upper[i], lower[i] = None, texts[i]
     upper[group[0]] = "专利情况"

@@ -1,38 +1,58 @@
 """Application forms (申报书, spec section 4) from PDF (pdfplumber) and .docx (python-docx) bytes.
 
-The document becomes lines of text (a .docx table row becomes ``label：value``
-lines), and each line is matched against the form's labels after folding
-spaces, full-width forms, brackets and unit suffixes, so ``项 目 名 称：…``,
-``项目名称:…``, a two-column table row ``项目名称 …`` and a label with its value
-on the next line all read the same.
+A document becomes a stream of items in reading order: text lines, and table
+rows as lists of cells. Labels are matched after folding spaces, full-width
+forms, brackets, notes such as （盖章） and unit suffixes, so ``项 目 名 称：…``,
+``项目名称:…``, a two-column table row and a label with its value on the next
+line all read the same; one line may hold several ``label：value`` pairs.
 
-- 新建/升级 comes from the title (``（高价值专利培育计划新建项目）``).
-- In section 二 (the cooperating agency), 单位名称/机构名称 is the agency's
-  name and 统一社会信用代码 the agency's own code (``机构统一社会信用代码``),
-  kept apart from the applicant's.
-- The first value found for a field wins; pages are read one at a time and
-  reading stops once every field the form type needs is found (``pages_read``).
-- No text on the pages read: a scan (``ScannedFormError``). Encrypted, truncated
-  or corrupt files: ``ParseError`` with the reason. No OCR is attempted (no
-  Tesseract dependency); scans go to staff review.
-- Not a form (no 申报书 title and fewer than ``MIN_FIELDS`` labels): ``None``.
+- 新建/升级 comes from the title (``（高价值专利培育计划新建项目）``), else from a
+  项目类别 line.
+- After a heading naming the cooperating agency (``二、合作服务机构基本情况``),
+  单位名称/机构名称 is the agency's name and 统一社会信用代码 the agency's own
+  code (``机构统一社会信用代码``); the applicant's fields are not taken there.
+- The first value found for a field wins. Pages are read one at a time, each
+  page's characters parsed once (text lines and, when the page has ruling
+  lines, its tables come from the same parsed characters); reading stops once
+  every field the form type needs is found (``pages_read``).
+- No text on the first pages but images: a scan (``ScannedFormError``). No OCR
+  is attempted: Tesseract with ``chi_sim`` is not a dependency; scans go to
+  staff review. Encrypted, truncated, corrupt or oversized files:
+  ``ParseError`` with the reason; no other exception leaves ``parse_form``.
+- Not a form (no 申报书 title with a field, and fewer than ``MIN_FIELDS``
+  labelled fields): ``None``.
+
+Resource limits: input size, pages read, characters per page, text fed, a
+time budget checked between pages, and for .docx the zip's member count and
+uncompressed size (checked before python-docx inflates anything). pdfminer
+inflates a content stream in one piece; the input cap bounds it but a crafted
+compression bomb inside a small PDF is not detected here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
-from collections.abc import Iterator
+import time
+import unicodedata
+import zipfile
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from parsers.normalize import clean_text, fold_header, parse_number, parse_yes_no
+from parsers.normalize import clean_text, fold_header, parse_checked_yes_no, parse_number, parse_project_type
 from parsers.types import ApplicationForm, ParseError, ScannedFormError
 
-MAX_PAGES, MAX_LINE, MIN_FIELDS, SCAN_PAGES = 30, 500, 3, 3
-TITLE = "申报书"
+MAX_BYTES = 50 * 1024 * 1024
+MAX_PAGES, SCAN_PAGES, MIN_FIELDS = 30, 3, 3
+MAX_LINE, MAX_PAGE_CHARS, MAX_TEXT = 500, 60_000, 2_000_000
+TIME_BUDGET = 30.0  # seconds; a normal 10-page form takes well under one
+ZIP_MEMBERS, ZIP_TOTAL, ZIP_RATIO = 2_000, 200 * 1024 * 1024, 200
 AGENCY_CODE = "机构统一社会信用代码"
+SCANNED_REASON = ("申报书 PDF 没有文字层（是扫描件或图片），无法自动读取；"
+                  "请发送由 Word 直接导出的 PDF，不要扫描")
 
-# field <- label variants (folded with fold_header: no spaces, brackets or unit suffix, lower case)
+# field <- label variants, folded with fold_header (no spaces, brackets or unit suffix, lower case)
 LABELS: dict[str, tuple[str, ...]] = {
     "项目名称": ("项目名称",),
     "牵头申报单位": ("牵头申报单位盖章", "申报单位盖章", "牵头申报单位", "申报单位", "单位名称"),
@@ -57,123 +77,247 @@ LABELS: dict[str, tuple[str, ...]] = {
     "联系人": ("联系人",),
     "联系电话": ("联系电话",),
 }
+TYPE_LABELS = ("项目类别", "项目类型")  # not a field: 新建/升级 when the title does not say
 UPGRADE_ONLY = ("已通过市级验收", "承担省级项目")
 NUMERIC = frozenset({"有效专利数", "有效发明专利数", "PCT申请数", "知识产权工程师人数", "机构从业人员数",
                      "机构专利代理人数", "机构服务收入", "申请资助金额"})
-YES_NO = frozenset({"部省市属事业单位", "专利密集型产品备案", "严重失信行为", "非正常专利申请", "已通过市级验收",
-                    "承担省级项目"})
-# In section 二 these labels name the agency, not the applicant.
-AGENCY_SECTION = {"单位名称": "合作服务机构", "统一社会信用代码": AGENCY_CODE}
-_BY_LABEL = sorted(((v, f) for f, vs in LABELS.items() for v in vs), key=lambda p: -len(p[0]))
+YES_NO = frozenset({"部省市属事业单位", "专利密集型产品备案", "严重失信行为", "非正常专利申请",
+                    "已通过市级验收", "承担省级项目"})
+AGENCY_FIELDS = frozenset({"合作服务机构", AGENCY_CODE, "机构从业人员数", "机构专利代理人数",
+                           "机构服务收入"})
+# In the agency's section these labels name the agency, not the applicant.
+IN_AGENCY = {"单位名称": "合作服务机构", "统一社会信用代码": AGENCY_CODE}
+NEEDED = (*LABELS, AGENCY_CODE)
+
+_VARIANTS = {v: f for f, vs in LABELS.items() for v in vs} | {v: "" for v in TYPE_LABELS}
+_BY_LENGTH = sorted(_VARIANTS, key=len, reverse=True)
+_LONGEST = 3 * max(map(len, _VARIANTS)) + 12  # raw label length with spaces and a bracketed note
 _COLON = re.compile(r"[:：]")
-_SECTION = re.compile(r"^([一二三四五六七八九十]+)[、.．]")
+_NOTE = re.compile(r"[(（][^()（）]{0,12}[)）]")
+_NUMERAL = "一二三四五六七八九十"
+_ENUM = re.compile(  # 1.  （1）  一、  before a label
+    rf"^\s*(?:\d{{1,2}}\s*[.、．]|[(（]\s*[\d{_NUMERAL}]{{1,2}}\s*[)）]|[{_NUMERAL}]{{1,2}}\s*、)")
+_HEADING = re.compile(rf"^\s*(?:[{_NUMERAL}]{{1,3}}\s*[、.．]|[(（]\s*[{_NUMERAL}]{{1,3}}\s*[)）])")
+_CJK = "\u3000-\u9fff\uff00-\uffef"
+_CJK_BREAK = re.compile(rf"(?<=[{_CJK}])\s*\n\s*(?=[{_CJK}])")
+
+Item = str | Sequence[str | None]  # a text line, or a table row's cells
 
 
 def parse_form(data: bytes, filename: str, sniffed: str) -> ApplicationForm | None:
     """The form's fields, ``None`` when the document is readable but no application form."""
+    if len(data) > MAX_BYTES:
+        raise ParseError(filename, f"文件过大（超过 {MAX_BYTES // 1024 // 1024} MB），无法读取")
     reader = _Reader()
     pages = _docx_pages(data, filename) if sniffed == "docx" else _pdf_pages(data, filename)
     pages_read = 0
-    for text in pages:
-        pages_read += 1
-        reader.feed(text)
-        if reader.complete():
-            break
-    if not reader.saw_text:
-        raise ScannedFormError(filename, "申报书 PDF 没有文字层（可能是扫描件），请发送由 Word 直接导出的 PDF")
-    if not reader.titled and len(reader.fields) < MIN_FIELDS:
+    try:
+        for items in pages:
+            pages_read += 1
+            reader.feed(items)
+            if reader.complete():
+                break
+    finally:
+        pages.close()
+    if not reader.is_form():
         return None
     return ApplicationForm(filename, reader.project_type, reader.values(), pages_read)
 
 
+# -- fields from lines and rows -----------------------------------------------------------------
+
+
 class _Reader:
-    """Fields from lines of text, page by page."""
+    """Fields from a stream of text lines and table rows, page by page."""
 
     def __init__(self) -> None:
         self.fields: dict[str, str] = {}
-        self.project_type: str | None = None
-        self.titled = self.saw_text = self.in_agency = False
-        self._pending: str | None = None  # a label whose value is on the next line
+        self.title_type: str | None = None
+        self.label_type: str | None = None
+        self.titled = self.in_agency = False
+        self.fed = 0
+        self._pending: str | None = None  # a field whose value is on the next line
+        self._last: str | None = None  # the field set last
 
-    def feed(self, text: str) -> None:
+    @property
+    def project_type(self) -> str | None:
+        return self.title_type or self.label_type
+
+    def feed(self, items: Sequence[Item]) -> None:
+        for item in items:
+            if self.fed > MAX_TEXT:
+                return
+            if isinstance(item, str):
+                self._text(item)
+            else:
+                self._row(item)
+
+    def _text(self, text: str) -> None:
         for raw in text.splitlines():
-            line = raw[:MAX_LINE].strip()  # labels are folded (NFKC) for matching; values keep their text
+            line = raw[:MAX_LINE].strip()
             if line:
-                self.saw_text = True
+                self.fed += len(line)
                 self._line(line)
 
     def _line(self, line: str) -> None:
         folded = fold_header(line)
-        if TITLE in folded:
-            self.titled = True
-        if self.project_type is None and "培育计划" in folded and folded.endswith("项目"):
-            self.project_type = "新建" if "新建" in folded else "升级" if "升级" in folded else None
-        section = _SECTION.match(line)
-        if section:
-            self.in_agency = section.group(1) == "二" or "服务机构" in folded
-        field, value = _split(line, self.in_agency)
-        if field is None:
-            if self._pending and not self._is_heading(line):
+        self._title(folded)
+        pairs = _pairs(line)
+        if not pairs:
+            if self._pending and not _HEADING.match(line):
                 self._set(self._pending, line)
             self._pending = None
+            self._heading(line, folded)
             return
         self._pending = None
-        if value:
-            self._set(field, value)
-        else:
-            self._pending = field
+        for label, value in pairs:
+            field = self._field(label)
+            if field is not None and clean_text(value):
+                self._set(field, value)
+            elif field is not None and len(pairs) == 1:
+                self._pending = field
 
-    @staticmethod
-    def _is_heading(line: str) -> bool:
-        return bool(_SECTION.match(line))
+    def _row(self, cells: Sequence[str | None]) -> None:
+        """A table row: a label cell takes the next cell as its value; other cells are read as lines."""
+        texts = [_cell_text(c) for c in cells]
+        texts = [t for i, t in enumerate(texts) if t and (i == 0 or t != texts[i - 1])]  # merged cells repeat
+        if len(texts) < 2:
+            self._text("\n".join(texts))
+            return
+        self._pending = None
+        i = 0
+        while i < len(texts):
+            field = self._field(texts[i])
+            value = texts[i + 1] if i + 1 < len(texts) else None
+            if field is None:
+                self._text(texts[i])
+                i += 1
+            elif value is None or self._field(value) is not None:
+                self._heading(texts[i], fold_header(texts[i]))  # a label with no value: a section cell
+                i += 1
+            else:
+                self._set(field, value)
+                i += 2
+
+    def _title(self, folded: str) -> None:
+        if len(folded) > 60:
+            return
+        if "申报书" in folded:
+            self.titled = True
+        if self.title_type is None and "培育计划" in folded and folded.endswith("项目"):
+            self.title_type = parse_project_type(folded)
+
+    def _heading(self, line: str, folded: str) -> None:
+        """Track whether we are in the cooperating agency's section."""
+        numbered = bool(_HEADING.match(line))
+        names_agency = "机构" in folded and len(folded) <= 30
+        if numbered:
+            self.in_agency = names_agency or "合作" in folded
+        elif names_agency and folded.endswith(("情况", "信息", "概况", "简介", "服务机构")):
+            self.in_agency = True
+
+    def _field(self, label: str) -> str | None:
+        """The field a label names here ("" for 项目类别), or None."""
+        field = _label_field(label)
+        if field is None or not self.in_agency:
+            return field
+        folded = _fold_label(label)
+        agency = IN_AGENCY.get(folded) or IN_AGENCY.get(_fold_label(_NOTE.sub("", label)))
+        if agency:
+            return agency
+        return field if field in AGENCY_FIELDS else None
 
     def _set(self, field: str, value: str) -> None:
-        if field not in self.fields and clean_text(value):
+        if not clean_text(value):
+            return
+        if field == "":
+            self.label_type = self.label_type or parse_project_type(value)
+            return
+        if field == "统一社会信用代码" and field in self.fields and self._last == "合作服务机构":
+            field = AGENCY_CODE  # no section heading, but the code follows the agency's name
+        if field not in self.fields:
             self.fields[field] = value
+        self._last = field
 
     def complete(self) -> bool:
-        needed = [f for f in LABELS if f not in UPGRADE_ONLY or self.project_type == "升级"]
+        needed = [f for f in NEEDED if f not in UPGRADE_ONLY or self.project_type == "升级"]
         return self.project_type is not None and all(f in self.fields for f in needed)
+
+    def is_form(self) -> bool:
+        return (self.titled and bool(self.fields)) or len(self.fields) >= MIN_FIELDS
 
     def values(self) -> dict[str, Any]:
         return {f: _value(f, v) for f, v in self.fields.items()}
 
 
-def _split(line: str, in_agency: bool) -> tuple[str | None, str]:
-    """(field, value) when the line starts with a known label; value may be '' (on the next line)."""
-    colon = _COLON.search(line)
-    if colon:
-        label = fold_header(line[: colon.start()])
-        field = _field(label, in_agency)
-        if field is not None:
-            return field, line[colon.end():].strip()
-    folded = fold_header(line)
-    for variant, _ in _BY_LABEL:
-        if folded.startswith(variant):
-            field = _field(variant, in_agency)
-            return field, _after(line, variant).strip(" :：\t") if field else ""
-    return None, ""
+def _fold_label(text: str) -> str:
+    return fold_header(_ENUM.sub("", text))
 
 
-def _field(label: str, in_agency: bool) -> str | None:
-    if in_agency and label in AGENCY_SECTION:
-        return AGENCY_SECTION[label]
-    for variant, field in _BY_LABEL:
-        if label == variant:
-            return field
+def _label_field(text: str) -> str | None:
+    """The field (or "" for 项目类别) a whole label names, allowing notes like （盖章） and a numbering."""
+    if len(text) > _LONGEST:
+        return None
+    field = _VARIANTS.get(_fold_label(text))
+    if field is None and ("(" in text or "（" in text):
+        field = _VARIANTS.get(_fold_label(_NOTE.sub("", text)))
+    return field
+
+
+def _pairs(line: str) -> list[tuple[str, str]]:
+    """``label：value`` pairs in a line (several when a later colon follows a known label); else a
+    label at the start of the line followed by whitespace (a table row read as text) or nothing."""
+    marks = list(_COLON.finditer(line))
+    if not marks:
+        return _prefix_pair(line)
+    pairs = []
+    label, start = line[: marks[0].start()], marks[0].end()
+    for mark in marks[1:]:
+        cut = _label_start(line[start: mark.start()])
+        if cut is not None:
+            pairs.append((label, line[start: start + cut]))
+            label, start = line[start + cut: mark.start()], mark.end()
+    pairs.append((label, line[start:]))
+    if _label_field(pairs[0][0]) is None and len(pairs) == 1:
+        return _prefix_pair(line)
+    return pairs
+
+
+def _label_start(chunk: str) -> int | None:
+    """Where a known label ends ``chunk`` (the longest one), or None."""
+    for i in range(max(0, len(chunk) - _LONGEST), len(chunk)):
+        if (i == 0 or not chunk[i - 1].isascii() or not chunk[i].isalnum()) and _label_field(chunk[i:]):
+            return i
     return None
 
 
-def _after(line: str, folded_label: str) -> str:
-    """The text after the characters of ``line`` that fold to ``folded_label`` (spaces, brackets skipped)."""
-    count = 0
-    for i, ch in enumerate(line):
-        if count >= len(folded_label):
-            rest = line[i:].lstrip(" )）]】")
-            unit = re.match(r"\s*[(（][^)）]{0,12}[)）]", rest)  # (万元) after a label that folds without it
-            return rest[unit.end():] if unit else rest
-        count += len(fold_header(ch))
-    return ""
+def _prefix_pair(line: str) -> list[tuple[str, str]]:
+    """A known label at the start of the line, its value after whitespace: ``项目名称 高端液压…``."""
+    if _label_field(line) is not None:
+        return [(line, "")]
+    folded = []
+    ends = []  # raw index after each folded character
+    for i, ch in enumerate(line[:_LONGEST]):
+        for c in fold_header(ch):
+            folded.append(c)
+            ends.append(i + 1)
+    text = "".join(folded)
+    for variant in _BY_LENGTH:
+        if text.startswith(variant):
+            rest = line[ends[len(variant) - 1]:].lstrip(")）]】")
+            note = _NOTE.match(rest)
+            rest = rest[note.end():] if note else rest
+            if rest[:1].isspace() or rest[:1] in ":：":
+                return [(line[: len(line) - len(rest)], rest.strip(" :：\t"))]
+            return []
+    return []
+
+
+def _cell_text(cell: str | None) -> str:
+    """A table cell's text, a line break inside Chinese text joined without a space."""
+    if not cell:
+        return ""
+    return _CJK_BREAK.sub("", str(cell)[: MAX_LINE * 4]).strip()
 
 
 def _value(field: str, text: str) -> Any:
@@ -181,75 +325,134 @@ def _value(field: str, text: str) -> Any:
         n = parse_number(text)
         return n if n is not None else clean_text(text)
     if field in YES_NO:
-        return parse_yes_no(text) or clean_text(text)
+        return parse_checked_yes_no(text) or clean_text(text)
     value = clean_text(text)
     if field in ("统一社会信用代码", AGENCY_CODE) and value:
-        return value.replace(" ", "").upper()
+        return "".join(unicodedata.normalize("NFKC", value).split()).upper()
     return value
 
 
-# -- documents to pages of text ------------------------------------------------------------
+# -- PDF pages ------------------------------------------------------------------------------------
 
 
-def _pdf_pages(data: bytes, filename: str) -> Iterator[str]:
+def _pdf_pages(data: bytes, filename: str) -> Iterator[list[Item]]:
+    """Each page's items; a scan or an empty document raises once the first pages had no text."""
     import pdfplumber
 
+    if b"%%EOF" not in data[-4096:]:  # Acrobat wants it in the last 1 KB; a cut-off mail part lacks it
+        raise ParseError(filename, "PDF 文件不完整（可能在传输中被截断），请重新发送完整的文件")
+    started = time.monotonic()
     try:
         pdf = pdfplumber.open(io.BytesIO(data))
     except Exception as e:
-        raise _pdf_error(filename, e) from e
+        raise _pdf_error(filename, data, e) from e
     try:
-        for number, page in enumerate(pdf.pages[:MAX_PAGES]):
+        pages = pdf.pages
+        if not pages:
+            raise ParseError(filename, "PDF 文件没有页面，可能已损坏")
+        text_seen = images_seen = False
+        for number, page in enumerate(pages[:MAX_PAGES]):
+            if time.monotonic() - started > TIME_BUDGET:
+                raise ParseError(filename, "PDF 文件结构异常，读取超时，请重新导出后发送")
             try:
-                text = page.extract_text() or ""
-            except Exception as e:
-                raise _pdf_error(filename, e) from e
+                items, images = _page_items(page, filename)
             finally:
                 page.close()
-            if not text.strip() and number >= SCAN_PAGES:
-                return
-            yield text
+            text_seen, images_seen = text_seen or bool(items), images_seen or images
+            if not text_seen and number + 1 >= SCAN_PAGES:
+                break
+            yield items
+        if not text_seen and images_seen:
+            raise ScannedFormError(filename, SCANNED_REASON)
+        if not text_seen:
+            raise ParseError(filename, "PDF 文件中没有可读取的文字，可能已损坏，请重新导出后发送")
     except ParseError:
         raise
     except Exception as e:
-        raise _pdf_error(filename, e) from e
+        raise _pdf_error(filename, data, e) from e
     finally:
-        pdf.close()
+        with contextlib.suppress(Exception):  # pdfplumber's close() loads the page list, which may be broken
+            pdf.close()
 
 
-def _pdf_error(filename: str, e: Exception) -> ParseError:
+def _page_items(page: Any, filename: str) -> tuple[list[Item], bool]:
+    """A page's text lines and table rows in reading order, and whether it shows images."""
+    chars = page.chars
+    if len(chars) > MAX_PAGE_CHARS:
+        raise ParseError(filename, "PDF 页面内容异常（文字过多），无法读取")
+    if not chars:
+        return [], bool(page.images)
+    placed: list[tuple[float, int, Item]] = []
+    tables = page.find_tables() if page.rects or page.lines else []
+    boxes = [t.bbox for t in tables]
+    for line in page.extract_text_lines(return_chars=False):
+        middle = (line["top"] + line["bottom"]) / 2
+        if not any(x0 <= line["x0"] <= x1 and top <= middle <= bottom for x0, top, x1, bottom in boxes):
+            placed.append((line["top"], len(placed), line["text"]))
+    for table in tables:
+        for row, cells in zip(table.rows, table.extract(), strict=False):
+            placed.append((row.bbox[1], len(placed), cells))
+    placed.sort(key=lambda p: (p[0], p[1]))
+    return [item for _, _, item in placed], False
+
+
+def _pdf_error(filename: str, data: bytes, e: Exception) -> ParseError:
     text = f"{type(e).__name__} {e}".lower()
-    if "password" in text or "encrypt" in text:
-        return ParseError(filename, "PDF 文件已加密，请取消密码后重新发送")
-    return ParseError(filename, f"PDF 文件已损坏或不完整，无法打开（{type(e).__name__}）")
+    if "password" in text or "encrypt" in text or b"/Encrypt" in data:
+        return ParseError(filename, "PDF 文件已加密（设置了密码），请取消密码后重新发送")
+    return ParseError(filename, f"PDF 文件已损坏或格式不正确，无法打开（{type(e).__name__}）")
 
 
-def _docx_pages(data: bytes, filename: str) -> Iterator[str]:
-    """The whole .docx as one page, in body order: paragraphs, and table rows as ``label：value`` lines."""
+# -- Word (.docx) ---------------------------------------------------------------------------------
+
+
+def _docx_pages(data: bytes, filename: str) -> Iterator[list[Item]]:
+    """The whole .docx as one page, in body order: paragraphs as lines, table rows as cells."""
+    try:
+        _check_zip(data, filename)
+        items = _docx_items(data)
+    except ParseError:
+        raise
+    except Exception as e:
+        raise ParseError(filename, f"Word 文件已损坏或格式不正确，无法打开（{type(e).__name__}）") from e
+    yield items
+
+
+def _check_zip(data: bytes, filename: str) -> None:
+    """Refuse zip bombs before python-docx inflates every part."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+    total = sum(i.file_size for i in infos)
+    inflated = any(i.file_size > 1024 * 1024 and i.file_size > ZIP_RATIO * max(i.compress_size, 1)
+                   for i in infos)
+    if len(infos) > ZIP_MEMBERS or total > ZIP_TOTAL or inflated:
+        raise ParseError(filename, "Word 文件内容异常（解压后过大），无法读取")
+
+
+def _docx_items(data: bytes) -> list[Item]:
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
-    try:
-        document = docx.Document(io.BytesIO(data))
-        lines: list[str] = []
-        for child in document.element.body.iterchildren():
-            tag = str(child.tag).rsplit("}", 1)[-1]
-            if tag == "p":
-                lines.append(Paragraph(child, document).text)
-            elif tag == "tbl":
-                lines += _table_lines(Table(child, document))
-    except Exception as e:
-        raise ParseError(filename, f"Word 文件已损坏或格式不正确，无法打开（{type(e).__name__}）") from e
-    yield "\n".join(lines)
+    document = docx.Document(io.BytesIO(data))
+    items: list[Item] = []
+    for child in document.element.body.iterchildren():
+        tag = str(child.tag).rsplit("}", 1)[-1]
+        if tag == "p":
+            items.append(Paragraph(child, document).text)
+        elif tag == "tbl":
+            items += _docx_rows(Table(child, document))
+    return items
 
 
-def _table_lines(table: Any) -> list[str]:
-    """Each row's cells paired as ``label：value`` (a merged cell repeats its text: kept once)."""
-    lines = []
+def _docx_rows(table: Any) -> list[Item]:
+    """A table's rows as cell texts, a merged cell once (python-docx repeats it)."""
+    rows: list[Item] = []
     for row in table.rows:
-        cells = [c.text.strip() for c in row.cells]
-        unique = [c for i, c in enumerate(cells) if i == 0 or c != cells[i - 1]]
-        lines += [f"{unique[i]}：{unique[i + 1]}" if i + 1 < len(unique) else unique[i]
-                  for i in range(0, len(unique), 2)]
-    return lines
+        cells, seen = [], set()
+        for cell in row.cells:
+            if id(cell._tc) not in seen:
+                seen.add(id(cell._tc))
+                cells.append(cell.text)
+        rows.append(cells)
+    return rows

@@ -62,7 +62,7 @@ def fold_header(text: object) -> str:
         if stripped == folded:
             break
         folded = stripped
-    return folded.translate(_HEADER_NOISE).lower()
+    return unicodedata.normalize("NFKC", folded.translate(_HEADER_NOISE).lower())  # again: R¸ → R ̧ → ŗ
 
 
 def canonical_column(header: object) -> str | None:
@@ -141,3 +141,23 @@ def clean_text(value: object) -> str | None:
 def looks_like_formula(value: object) -> bool:
     """Text starting with ``= + - @`` that is not a number: data that a spreadsheet would evaluate."""
     return isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and parse_number(value) is None
+
+
+_TICK, _BOX = "☑√✓✔■▣☒", "□☐"
+_TICK_FIRST = re.compile(f"[{_TICK}](是|否)")
+_TICK_AFTER = re.compile(f"(是|否)[{_TICK}]")
+
+
+def parse_checked_yes_no(value: object) -> str | None:
+    """``是``/``否`` from a form's answer: plain (as ``parse_yes_no``) or ticked boxes (``☑是 □否``,
+    ``是☑ 否□``); None when unclear or no box is ticked."""
+    text = unicodedata.normalize("NFKC", str(value or "")).replace(" ", "").strip()
+    first, after = set(_TICK_FIRST.findall(text)), set(_TICK_AFTER.findall(text))
+    if first and after:  # ``□是☑否``: the empty box says which side the boxes are on
+        first, after = (first, set()) if re.search(f"[{_BOX}](是|否)", text) else (set(), after)
+    ticked = first or after
+    if ticked:
+        return ticked.pop() if len(ticked) == 1 else None
+    if any(b in text for b in _BOX):
+        return None  # boxes, none ticked
+    return parse_yes_no(text)

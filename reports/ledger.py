@@ -421,8 +421,12 @@ def _widest(values: Sequence[Any]) -> int:
     the longest one-line text cannot win; multi-line texts are always measured.
     """
     texts = {v for v in values if isinstance(v, str)}
-    texts.update(v.text if isinstance(v, Link) else f"{v:g}" if _is_number(v) else str(v)
-                 for v in values if v is not None and not isinstance(v, str))
+    numbers = [v for v in values if _is_number(v)]
+    if numbers:  # the widest number is the largest or the most negative (or, rarely, a long fraction)
+        texts.update(f"{v:g}" for v in (max(numbers), min(numbers)))
+        texts.update(f"{v:g}" for v in numbers if isinstance(v, float) and not v.is_integer())
+    texts.update(v.text if isinstance(v, Link) else str(v)
+                 for v in values if v is not None and not isinstance(v, str) and not _is_number(v))
     longest = max((len(t) for t in texts if "\n" not in t), default=0)
     return max((display_width(t) for t in texts if 2 * len(t) >= longest or "\n" in t), default=0)
 

@@ -69,6 +69,22 @@ def projects_sheet(cfg: Config) -> list[dict]:
     return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
 
 
+def deliver_one(account, project):
+    """One on-time 云龙区 message with the project's table and form; returns the project."""
+    raw, arrival = district_mail(1, day=4, files=[table_file([project]), form_file(project)], subject="申报材料")
+    account.append(raw, arrival)
+    return project
+
+
+def crash_poll(cfg: Config, tmp_path: Path, failpoint: str) -> None:
+    """``intake poll`` in a subprocess that dies abruptly (like SIGKILL) at the named failpoint."""
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(config_toml(cfg), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "intake.cli", "poll", "--config", str(config_path)],
+                          env={**os.environ, "INTAKE_FAILPOINT": failpoint}, capture_output=True, timeout=120)
+    assert proc.returncode == 137, proc.stderr.decode()
+
+
 @pytest.fixture
 def three_projects():
     return [sample_project(i) for i in range(3)]
@@ -135,15 +151,8 @@ def test_crash_between_send_and_stamp_sends_no_duplicate(imap_account, smtp_serv
                                                           three_projects):
     """Killed after the SMTP send and the Sent copy, before the stamp: the restart finds the copy, sends nothing."""
     cfg = config_for(imap_account, smtp_server, tmp_path)
-    a = three_projects[0]
-    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
-    imap_account.append(raw, arrival)
-    config_path = tmp_path / "config.toml"
-    config_path.write_text(config_toml(cfg), encoding="utf-8")
-    env = {**os.environ, "INTAKE_FAILPOINT": "after_sent_copy"}
-    proc = subprocess.run([sys.executable, "-m", "intake.cli", "poll", "--config", str(config_path)],
-                          env=env, capture_output=True, timeout=120)
-    assert proc.returncode == 137, proc.stderr.decode()
+    deliver_one(imap_account, three_projects[0])
+    crash_poll(cfg, tmp_path, "after_sent_copy")
     assert len(smtp_server.messages) == 1
     with Store(cfg.paths.data_dir / "intake.db") as store:
         assert store.reply_counts() == {ReplyState.SENDING: 1}
@@ -157,15 +166,8 @@ def test_crash_between_send_and_stamp_sends_no_duplicate(imap_account, smtp_serv
 def test_crash_after_record_before_send_sends_once(imap_account, smtp_server, tmp_path: Path, three_projects):
     """Killed right after the message's outcome was committed: the next poll sends its reply, once."""
     cfg = config_for(imap_account, smtp_server, tmp_path)
-    a = three_projects[0]
-    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
-    imap_account.append(raw, arrival)
-    config_path = tmp_path / "config.toml"
-    config_path.write_text(config_toml(cfg), encoding="utf-8")
-    env = {**os.environ, "INTAKE_FAILPOINT": "after_record"}
-    proc = subprocess.run([sys.executable, "-m", "intake.cli", "poll", "--config", str(config_path)],
-                          env=env, capture_output=True, timeout=120)
-    assert proc.returncode == 137, proc.stderr.decode()
+    deliver_one(imap_account, three_projects[0])
+    crash_poll(cfg, tmp_path, "after_record")
     assert smtp_server.messages == []
     first = poll(cfg)
     assert first.new == 0 and first.sent == 1
@@ -175,9 +177,7 @@ def test_crash_after_record_before_send_sends_once(imap_account, smtp_server, tm
 def test_smtp_down_reply_queued_then_sent(imap_account, smtp_server, tmp_path: Path, three_projects):
     """With the SMTP server down the receipt stays queued; once it is up (and the backoff passed) it goes out."""
     cfg = config_for(imap_account, smtp_server, tmp_path)
-    a = three_projects[0]
-    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
-    imap_account.append(raw, arrival)
+    deliver_one(imap_account, three_projects[0])
     smtp_server.stop()
     now = [on_time(4, 12)]
     down = poll(cfg, clock=lambda: now[0])
@@ -193,9 +193,7 @@ def test_smtp_down_reply_queued_then_sent(imap_account, smtp_server, tmp_path: P
 def test_netease_temporary_refusals_are_retried(imap_account, smtp_server, tmp_path: Path, three_projects,
                                                 answer: str):
     cfg = config_for(imap_account, smtp_server, tmp_path)
-    a = three_projects[0]
-    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
-    imap_account.append(raw, arrival)
+    deliver_one(imap_account, three_projects[0])
     smtp_server.fail_next(answer)
     now = [on_time(4, 12)]
     assert poll(cfg, clock=lambda: now[0]).queued == 1
@@ -207,9 +205,7 @@ def test_netease_temporary_refusals_are_retried(imap_account, smtp_server, tmp_p
 def test_permanent_refusal_is_recorded_for_staff(imap_account, smtp_server, tmp_path: Path, three_projects):
     """``554 DT:SPM`` fails the reply for good; the ledger's 来件登记 shows it; later polls do not retry."""
     cfg = config_for(imap_account, smtp_server, tmp_path)
-    a = three_projects[0]
-    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
-    imap_account.append(raw, arrival)
+    deliver_one(imap_account, three_projects[0])
     smtp_server.fail_next("554 DT:SPM 163 smtp3,content rejected", count=5)
     now = [on_time(4, 12)]
     first = poll(cfg, clock=lambda: now[0])
@@ -227,9 +223,7 @@ def test_staff_digest_written_every_poll_and_mailed_once_a_day(imap_account, smt
     cfg = make_config(tmp_path / "var", imap=imap_account.mailbox_settings(),
                       smtp={"host": smtp_server.host, "port": smtp_server.port},
                       staff={"report_to": ["王科员 <wang@xzip.example.cn>"], "report_hour": 8})
-    a = three_projects[0]
-    raw, arrival = district_mail(1, day=4, files=[table_file([a]), form_file(a)], subject="申报材料")
-    imap_account.append(raw, arrival)
+    a = deliver_one(imap_account, three_projects[0])
     now = [on_time(5, 9)]
     poll(cfg, clock=lambda: now[0])
     digest = (cfg.paths.data_dir / "digest.html").read_text(encoding="utf-8")
