@@ -13,7 +13,7 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,8 +58,22 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
         yield items[start : start + size]
 
 
+def uid_ranges(uids: Iterable[int]) -> list[str]:
+    """Ascending runs as IMAP sequence-set parts: ``[1, 2, 3, 7]`` → ``["1:3", "7"]``."""
+    parts: list[str] = []
+    run: list[int] = []
+    for uid in sorted(set(uids)):
+        if run and uid != run[-1] + 1:
+            parts.append(f"{run[0]}:{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(uid)
+    if run:
+        parts.append(f"{run[0]}:{run[-1]}" if len(run) > 1 else str(run[0]))
+    return parts
+
+
 def _uid_set(uids: Sequence[int]) -> str:
-    return ",".join(str(u) for u in uids)
+    return ",".join(uid_ranges(uids))
 
 
 class Mailbox:
@@ -190,10 +204,15 @@ class Mailbox:
             return
         box = self._box()
         try:
-            box.flag([str(u) for u in uids], "\\Seen", True)
             if processed_folder:
                 self.ensure_folder(processed_folder)
-                box.move([str(u) for u in uids], processed_folder)
+            # Bounded commands: Dovecot refuses a line over 64 KiB ("Too long argument"), and a first poll
+            # of a full mailbox flags thousands of UIDs at once.
+            for batch in _chunks(uids, 500):
+                ranges = uid_ranges(batch)
+                box.flag(ranges, "\\Seen", True)
+                if processed_folder:
+                    box.move(ranges, processed_folder)
         except IMAP_ERRORS as e:
             raise MailboxError(f"IMAP flag/move failed: {_reason(e)}") from e
 

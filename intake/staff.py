@@ -1,7 +1,7 @@
 """The staff digest as a page and a daily mail: when it is due, the message, and sending it once a day.
 
-The worker renders the page after every poll (``digest_html``, written beside
-``ledger.xlsx``) and calls ``send_digest_if_due``: with ``staff.report_to`` set, the
+The worker renders the page when the ledger changes and at least hourly
+(``digest_html``, written beside ``ledger.xlsx``) and calls ``send_digest_if_due``: with ``staff.report_to`` set, the
 first poll after ``staff.report_hour`` local time sends it, and the day is recorded
 in the store (meta ``digest_sent_date``) so a restart does not send it again.
 """
@@ -89,9 +89,11 @@ def build_digest_mail(
 
 
 def send_digest_if_due(
-    cfg: Config, store: Store, html: str, now: datetime, mailer_factory: MailerFactory
+    cfg: Config, store: Store, html: str | Callable[[], str], now: datetime, mailer_factory: MailerFactory
 ) -> bool:
     """Mail ``html`` to ``staff.report_to`` when due and record the day; True when a mail went out.
+
+    ``html`` may be a function that renders the page, called only when the mail is due.
 
     A ``SendError`` propagates for the caller to log. A temporary one leaves the day
     unrecorded, so the next poll tries again; a permanent one (a refused staff address)
@@ -103,7 +105,8 @@ def send_digest_if_due(
     if not digest_due(now, store.get_meta(SENT_DATE_KEY), cfg.staff.report_hour, tz):
         return False
     today = now.astimezone(tz).date().isoformat()
-    msg = build_digest_mail(html, sender=cfg.smtp.sender, to=list(cfg.staff.report_to),
+    page = html() if callable(html) else html
+    msg = build_digest_mail(page, sender=cfg.smtp.sender, to=list(cfg.staff.report_to),
                             campaign=cfg.campaign.name, now=now, tz=tz)
     try:
         with mailer_factory(cfg.smtp) as mailer:

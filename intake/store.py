@@ -114,6 +114,26 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: a revision number that every change to what the ledger shows bumps (so an idle poll can tell
+    # that ledger.xlsx is current without rebuilding it), and the outbox looked up by state cheaply
+    """
+    INSERT OR IGNORE INTO meta VALUES ('revision', '0');
+    CREATE TRIGGER messages_insert AFTER INSERT ON messages BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
+    CREATE TRIGGER messages_update AFTER UPDATE ON messages BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
+    CREATE TRIGGER messages_delete AFTER DELETE ON messages BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
+    CREATE TRIGGER attachments_change AFTER UPDATE ON attachments BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
+    CREATE TRIGGER findings_change AFTER UPDATE ON findings BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
+    CREATE TRIGGER outbox_insert AFTER INSERT ON outbox BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
+    CREATE TRIGGER outbox_update AFTER UPDATE ON outbox BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
+    CREATE INDEX outbox_state ON outbox (state);
+    """,
 ]
 
 
@@ -219,9 +239,8 @@ class Store:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
-                for statement in script.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                for statement in _statements(script):
+                    self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {number}")
 
     @property
@@ -452,6 +471,10 @@ class Store:
             sql += " AND ok = 1"
         return self.db.execute(sql + " ORDER BY id DESC LIMIT 1").fetchone()
 
+    def revision(self) -> int:
+        """A number that grows with every change to messages, their files and findings, or replies."""
+        return int(self.get_meta("revision") or 0)
+
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
@@ -459,6 +482,18 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration script, one by one (a trigger body's ``;`` does not end it)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {pending.strip()[:60]}")
 
 
 def _attachment(a: sqlite3.Row) -> StoredAttachment:

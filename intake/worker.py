@@ -5,6 +5,13 @@ the reply it is owed; replies are sent afterwards and stamped; the mailbox is
 flagged and moved last; the workbook is rewritten from the store at the end.
 A crash anywhere leaves work the next poll completes without repeating any.
 
+An idle poll (nothing new, no reply or flag changed) costs the same whatever
+the mailbox holds: the recorded messages are read only when a new one needs
+a reply rendered, and ``ledger.xlsx`` is rewritten only when the store's
+revision (bumped by triggers on every change the ledger shows) or the config
+differs from the last write. The digest page is rewritten then too, and at the
+first poll of each hour so its countdown to the deadline stays current.
+
 Replies: outbox row (with the outcome) → state ``sending`` → SMTP → copy
 APPENDed to the Sent folder → state ``sent``. A reply found ``sending`` at the
 next poll is looked up in the Sent folder by its own Message-ID; found means
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import logging
 import time
 import traceback
@@ -27,6 +35,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
+import intake
 from intake.archive import Archive
 from intake.classify import PARSED, REPLIES, classify, message_findings
 from intake.config import Config, MailboxConfig, SmtpConfig
@@ -50,6 +59,8 @@ log = logging.getLogger("intake")
 MAX_ATTEMPTS = 3  # a message failing this many polls in a row is recorded as `error`
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # 163's own limit is 50 MB for ordinary attachments
 ARCHIVE_TYPES = {"zip", "rar", "7z"}
+LEDGER_KEY = "ledger_written"  # meta: what ledger.xlsx was last written from
+DIGEST_KEY = "digest_written"  # meta: the same for digest.html, with the hour it was written in
 
 
 @dataclass
@@ -105,7 +116,7 @@ class Worker:
         self.clock = clock
         self.mailbox_factory = mailbox_factory
         self.mailer_factory = mailer_factory
-        self._messages: list[StoredMessage] = []
+        self._messages: list[StoredMessage] | None = None  # read from the store when first needed
 
     # -- the cycle --------------------------------------------------------
     def poll(self) -> PollSummary:
@@ -124,7 +135,7 @@ class Worker:
                     self._send_replies(mb, summary)
                     summary.moved += self._finish_mailbox_actions(mb)
                 summary.fetched = mb.bodies_fetched
-            html = self.write_ledger()
+            html = self.refresh_outputs()
             if not self.dry_run:
                 self._mail_digest(html)
         except Exception as e:
@@ -138,29 +149,61 @@ class Worker:
         return summary
 
     def load(self) -> None:
-        """Read the recorded messages once; replies are rendered against them plus each new one."""
-        self._messages = self.store.messages()
+        """Forget the recorded messages read so far; they are read again when first needed."""
+        self._messages = None
+
+    def _known(self) -> list[StoredMessage]:
+        """The recorded messages (read once per poll, then kept current by ``record``)."""
+        if self._messages is None:
+            self._messages = self.store.messages()
+        return self._messages
 
     def ledger(self) -> Ledger:
-        return build_ledger(self._messages or self.store.messages(), self.cfg)
+        return build_ledger(self._known(), self.cfg)
 
     def write_ledger(self) -> str:
         """Rewrite ``ledger.xlsx`` and the staff digest beside it from the store (each atomically).
 
         Returns the digest page, which ``poll`` may also mail to staff.
         """
+        revision = self.store.revision()  # read first: a change made while writing forces the next write
         messages, replies = self.store.messages(), self.store.replies()
         ledger = build_ledger(messages, self.cfg)
         data_dir = self.cfg.paths.data_dir
         write_ledger(data_dir / "ledger.xlsx", ledger, messages, replies, self.cfg.campaign.tz, data_dir=data_dir)
-        html = digest_html(self.cfg, ledger, messages, replies, self.clock())
+        now = self.clock()
+        html = digest_html(self.cfg, ledger, messages, replies, now)
         write_digest(data_dir / DIGEST_FILE, html)
+        self.store.set_meta(LEDGER_KEY, self._outputs_key(revision))
+        self.store.set_meta(DIGEST_KEY, self._digest_key(revision, now))
         return html
 
-    def _mail_digest(self, html: str) -> None:
+    def refresh_outputs(self) -> str | None:
+        """``write_ledger`` when the store or config changed since the last write, a file is missing, or
+        the digest's hour is over; returns the digest page when it was rewritten, else ``None``."""
+        revision, now, data_dir = self.store.revision(), self.clock(), self.cfg.paths.data_dir
+        current = (
+            self.store.get_meta(LEDGER_KEY) == self._outputs_key(revision)
+            and self.store.get_meta(DIGEST_KEY) == self._digest_key(revision, now)
+            and (data_dir / "ledger.xlsx").is_file() and (data_dir / DIGEST_FILE).is_file()
+        )
+        return None if current else self.write_ledger()
+
+    def _outputs_key(self, revision: int) -> str:
+        """What the ledger is a function of: the store's revision, the config, the code's version."""
+        cfg = self.cfg
+        shape = repr((intake.__version__, cfg.campaign, cfg.rules, cfg.districts, cfg.paths))
+        return f"{revision}:{hashlib.sha256(shape.encode()).hexdigest()[:16]}"
+
+    def _digest_key(self, revision: int, now: datetime) -> str:
+        local = now.astimezone(self.cfg.campaign.tz)
+        return f"{self._outputs_key(revision)}:{local:%Y-%m-%d %H}:{now > self.cfg.campaign.deadline}"
+
+    def _mail_digest(self, html: str | None) -> None:
         """The daily staff digest, when configured and due; a failure here never fails the poll."""
         try:
-            send_digest_if_due(self.cfg, self.store, html, self.clock(), self.mailer_factory)
+            send_digest_if_due(self.cfg, self.store, html if html is not None else self.write_ledger,
+                               self.clock(), self.mailer_factory)
         except (SendError, ValueError) as e:
             log.warning("staff digest not sent: %s", e)
 
@@ -242,6 +285,7 @@ class Worker:
         outcome = classify(parts, district.name if district else None, fetched.internaldate,
                            self.cfg.campaign.deadline, earlier is not None)
         attachments = self._attachments(parts, outcome)
+        known = self._known()  # read before this message's transaction, so it is not in the list twice
         arrival_text = fetched.internaldate.astimezone(self.cfg.campaign.tz).strftime("%Y-%m-%d %H:%M:%S")
         new = NewMessage(
             folder=folder, uidvalidity=validity, uid=fetched.uid,
@@ -256,9 +300,9 @@ class Worker:
             db_id = self.store.insert_message(new)
             stored = self.store.messages([db_id])[0]
             if reply and outcome in REPLIES:
-                self._queue_reply(stored, parts)
+                self._queue_reply(stored, known)
         failpoint("after_record")
-        self._messages.append(stored)
+        known.append(stored)
         return stored
 
     def _record_error(
@@ -305,10 +349,10 @@ class Worker:
         return out
 
     # -- replies ----------------------------------------------------------
-    def _queue_reply(self, stored: StoredMessage, parts: MailParts) -> None:
+    def _queue_reply(self, stored: StoredMessage, known: list[StoredMessage]) -> None:
         """Render the reply against the state after this message and queue it (same transaction)."""
         kind = ReplyKind.RECEIPT if stored.outcome is Outcome.PROCESSED else ReplyKind.LATE
-        ledger = build_ledger([*self._messages, stored], self.cfg)
+        ledger = build_ledger([*known, stored], self.cfg)
         projects = district_view(ledger, stored.district or "")
         unmatched = [u.filename for u in ledger.unmatched_forms
                      if u.district == stored.district and u.uid == stored.uid]

@@ -217,9 +217,9 @@ def test_permanent_refusal_is_recorded_for_staff(imap_account, smtp_server, tmp_
     assert any("554" in " ".join(str(v) for v in row if v is not None) for row in log_rows[1:])
 
 
-def test_staff_digest_written_every_poll_and_mailed_once_a_day(imap_account, smtp_server, tmp_path: Path,
+def test_staff_digest_written_with_the_ledger_and_mailed_once_a_day(imap_account, smtp_server, tmp_path: Path,
                                                                 three_projects):
-    """digest.html is rewritten beside the ledger after each poll; staff get it by mail once per local day."""
+    """digest.html is written beside the ledger; staff get it by mail once per local day."""
     cfg = make_config(tmp_path / "var", imap=imap_account.mailbox_settings(),
                       smtp={"host": smtp_server.host, "port": smtp_server.port},
                       staff={"report_to": ["王科员 <wang@xzip.example.cn>"], "report_hour": 8})

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
+import openpyxl
 import pytest
 from support import DEADLINE, SENDERS, config_toml, make_config, on_time, plain_mail
 
@@ -172,3 +175,42 @@ def test_broken_message_is_retried_then_recorded_as_error(imap_account, tmp_path
     assert outcomes[0] == {Outcome.UNKNOWN_SENDER: 1} and outcomes[1] == {}
     assert outcomes[2] == {Outcome.ERROR: 1}
     assert poll(cfg, dry_run=True).new == 0
+
+
+def test_idle_poll_leaves_ledger_alone_until_something_changes(imap_account, tmp_path: Path) -> None:
+    """ledger.xlsx and digest.html are rewritten (new file, atomic swap) only when what they show changed:
+    a new message, a missing file, a config change; the digest also at the first poll of each hour."""
+    cfg = config_for(imap_account, tmp_path)
+    ledger, digest = cfg.paths.data_dir / "ledger.xlsx", cfg.paths.data_dir / "digest.html"
+    imap_account.append_many((plain_mail(i), on_time(2, 9, i)) for i in range(3))
+    now = [on_time(5, 10, 5)]
+    clock = lambda: now[0]  # noqa: E731
+
+    def written() -> tuple[int, int]:
+        return ledger.stat().st_ino, digest.stat().st_ino
+
+    poll(cfg, clock=clock)
+    first = written()
+    now[0] += timedelta(minutes=10)
+    assert poll(cfg, clock=clock).new == 0
+    assert written() == first, "an idle poll in the same hour rewrote the ledger"
+
+    imap_account.append(plain_mail(3), on_time(5, 10, 20))
+    poll(cfg, clock=clock)
+    after_mail = written()
+    assert after_mail[0] != first[0] and after_mail[1] != first[1]
+    rows = list(openpyxl.load_workbook(ledger, read_only=True)["来件登记"].iter_rows(values_only=True))
+    assert len(rows) == 1 + 4
+
+    now[0] += timedelta(hours=1)
+    poll(cfg, clock=clock)
+    assert written()[1] != after_mail[1], "the digest's countdown was not refreshed in a new hour"
+
+    ledger.unlink()
+    poll(cfg, clock=clock)
+    assert ledger.is_file()
+
+    before = written()
+    changed = dataclasses.replace(cfg, campaign=dataclasses.replace(cfg.campaign, name="另一个征集"))
+    poll(changed, clock=clock)
+    assert written()[0] != before[0], "a config change did not rewrite the ledger"
