@@ -28,6 +28,20 @@ from intake.models import (
     StoredMessage,
 )
 
+# Every change the ledger shows bumps meta 'revision'. Attachments and findings are only ever inserted with
+# their message (whose insert bumps it); updates to them are counted all the same.
+_REVISION_TRIGGERS = "".join(
+    f"CREATE TRIGGER {table}_{event.lower()} AFTER {event} ON {table} BEGIN"
+    " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;\n"
+    for table, events in (
+        ("messages", ("INSERT", "UPDATE", "DELETE")),
+        ("attachments", ("UPDATE",)),
+        ("findings", ("UPDATE",)),
+        ("outbox", ("INSERT", "UPDATE")),
+    )
+    for event in events
+)
+
 MIGRATIONS: list[str] = [
     # 1: the first schema
     """
@@ -118,20 +132,9 @@ MIGRATIONS: list[str] = [
     # that ledger.xlsx is current without rebuilding it), and the outbox looked up by state cheaply
     """
     INSERT OR IGNORE INTO meta VALUES ('revision', '0');
-    CREATE TRIGGER messages_insert AFTER INSERT ON messages BEGIN
-        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
-    CREATE TRIGGER messages_update AFTER UPDATE ON messages BEGIN
-        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
-    CREATE TRIGGER messages_delete AFTER DELETE ON messages BEGIN
-        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
-    CREATE TRIGGER attachments_change AFTER UPDATE ON attachments BEGIN
-        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
-    CREATE TRIGGER findings_change AFTER UPDATE ON findings BEGIN
-        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
-    CREATE TRIGGER outbox_insert AFTER INSERT ON outbox BEGIN
-        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
-    CREATE TRIGGER outbox_update AFTER UPDATE ON outbox BEGIN
-        UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;
+    """
+    + _REVISION_TRIGGERS
+    + """
     CREATE INDEX outbox_state ON outbox (state);
     """,
 ]
