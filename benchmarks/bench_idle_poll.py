@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -70,6 +71,22 @@ def other_mail(i: int) -> tuple[bytes, datetime]:
     return raw, arrival
 
 
+def deliver(dovecot: Dovecot, user: str, messages: list[tuple[bytes, datetime]]) -> None:
+    """Put messages straight into the user's Maildir, as a local delivery agent would (APPEND costs about
+    15 ms a message here, five minutes for 20,000); INTERNALDATE is the file's mtime. Dovecot numbers
+    them when the folder is first opened."""
+    assert dovecot.root is not None
+    dovecot.uids(user)  # opening INBOX makes the Maildir, owned by dovecot
+    maildir = dovecot.root / "mail" / user / "Maildir"
+    for i, (raw, when) in enumerate(messages):
+        name = f"{int(when.timestamp())}.M{i}P{os.getpid()}.bench,S={len(raw)}:2,"
+        path = maildir / "tmp" / name
+        path.write_bytes(raw)
+        os.utime(path, (when.timestamp(), when.timestamp()))
+        shutil.chown(path, "dovecot", "dovecot")
+        path.rename(maildir / "new" / name)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--large", type=int, default=20_000)
@@ -93,7 +110,7 @@ def main() -> int:
                 env = f"BENCH_IMAP_PW_{label.upper()}"
                 os.environ[env] = password
                 t0 = time.perf_counter()
-                dovecot.append_many(user, [*district, *(other_mail(i) for i in range(size - DISTRICT_MESSAGES))])
+                deliver(dovecot, user, [*district, *(other_mail(i) for i in range(size - DISTRICT_MESSAGES))])
                 t_fill = time.perf_counter() - t0
                 cfg = make_config(Path(tmp) / label,
                                   imap={"host": dovecot.host, "port": dovecot.port, "user": user,
@@ -107,7 +124,7 @@ def main() -> int:
                 t_first = time.perf_counter() - t0
                 worker.poll()  # settles anything the first poll left (nothing expected)
                 ledger = cfg.paths.data_dir / "ledger.xlsx"
-                print(f"{label:5}: {size:6} messages appended in {t_fill:6.1f} s; first poll recorded "
+                print(f"{label:5}: {size:6} messages delivered in {t_fill:6.1f} s; first poll recorded "
                       f"{first.new} in {t_first:6.1f} s, sent {first.sent} receipts; "
                       f"ledger.xlsx {ledger.stat().st_size / 1024:.0f} KiB")
                 workers[label] = worker

@@ -443,7 +443,10 @@ class Store:
     # -- mailbox actions --------------------------------------------------
     def pending_mailbox_actions(self, folder: str, uidvalidity: int) -> list[PendingMailboxAction]:
         rows = self.db.execute(
-            "SELECT id, folder, uidvalidity, uid, outcome FROM messages WHERE mailbox_done = 0"
+            # The partial index holds only the few pending rows; left to itself SQLite picks the
+            # (folder, uidvalidity, uid) index for the ORDER BY and reads every message of the folder.
+            "SELECT id, folder, uidvalidity, uid, outcome FROM messages INDEXED BY messages_pending"
+            " WHERE mailbox_done = 0"
             " AND folder = ? AND uidvalidity = ? AND source = 'imap' ORDER BY uid",
             (folder, uidvalidity),
         )
