@@ -21,7 +21,7 @@ Where the spec is silent:
 from __future__ import annotations
 
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -65,6 +65,7 @@ NEW_FORM_FIGURES = {
 CREDIT_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _CREDIT_VALUE = {c: i for i, c in enumerate(CREDIT_CHARSET)}
+_CREDIT_CHARS = frozenset(CREDIT_CHARSET)
 
 
 def normalize_code(code: Any) -> str:
@@ -82,7 +83,7 @@ def credit_check_char(body: str) -> str:
 
 def credit_code_valid(code: str) -> bool:
     """True when ``code`` is 18 characters of the GB 32100-2015 charset with the right check character."""
-    if len(code) != 18 or any(c not in _CREDIT_VALUE for c in code):
+    if len(code) != 18 or not _CREDIT_CHARS.issuperset(code):
         return False
     return credit_check_char(code[:17]) == code[17]
 
@@ -534,17 +535,17 @@ def judge(facts: ProjectFacts, rules: RulesConfig, applied: Sequence[Rule] = RUL
 def agency_overlimit(projects: Sequence[Project], rules: RulesConfig) -> list[list[Finding]]:
     """AGENCY_OVERLIMIT: per project, flagged when its folded agency joins more than the allowed projects."""
     agencies = [fold_name(p.values.get(AGENCY_FIELD)) for p in projects]
-    per_district: dict[str, Counter[str]] = {}
+    per_agency: defaultdict[str, Counter[str]] = defaultdict(Counter)  # agency -> projects per district
     for agency, p in zip(agencies, projects, strict=True):
         if agency:
-            per_district.setdefault(agency, Counter())[p.district] += 1
+            per_agency[agency][p.district] += 1
+    totals = {agency: counts.total() for agency, counts in per_agency.items()}
     out: list[list[Finding]] = []
     for agency, p in zip(agencies, projects, strict=True):
-        counts = per_district.get(agency, Counter())
-        total = sum(counts.values())
-        if not agency or total <= rules.agency_max_projects:
+        if not agency or totals[agency] <= rules.agency_max_projects:
             out.append([])
             continue
+        counts, total = per_agency[agency], totals[agency]
         where = "、".join(f"{d}{n}个" for d, n in counts.items())
         out.append([Finding.of(
             Code.AGENCY_OVERLIMIT,

@@ -5,6 +5,7 @@ Pure functions over strings; property-tested in tests/test_normalize.py.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -19,7 +20,15 @@ def fold_name(name: str | None) -> str:
     """
     if not name:
         return ""
-    text = unicodedata.normalize("NFKC", str(name))
+    return _fold_text(str(name))
+
+
+@functools.lru_cache(maxsize=65536)
+def _fold_text(text: str) -> str:
+    """``fold_name`` of a text, remembered: every rebuild of the ledger folds each applicant, agency and
+    file name several times (matching, identities, rules). Keyed by ``str(name)``, not ``name``: ``1``,
+    ``1.0`` and ``True`` are equal keys but fold differently."""
+    text = unicodedata.normalize("NFKC", text)
     text = _SPACES.sub("", text)
     return text.translate(_BRACKETS).lower()
 

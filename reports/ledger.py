@@ -17,7 +17,7 @@ import re
 import stat
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
@@ -28,8 +28,13 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import BarChart, Reference
+from openpyxl.packaging.relationship import Relationship
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet._writer import WorksheetWriter
+from openpyxl.xml.constants import REL_NS
+from openpyxl.xml.functions import Element, SubElement
 
 from intake.models import (
     REPLY_LABEL,
@@ -154,14 +159,15 @@ def write_ledger(
 def project_table(
     projects: Sequence[Project], by_uid: Mapping[int, StoredMessage], tz: tzinfo, link_base: Path
 ) -> Table:
-    """项目台账: one row per project."""
-    rows = [_project_row(p, by_uid, tz, link_base) for p in projects]
+    """项目台账: one row per project; ``link_base`` leads from the workbook to the data directory."""
+    link_prefix = "" if link_base == Path(".") else f"{link_base.as_posix()}/"
+    rows = [_project_row(p, by_uid, tz, link_prefix) for p in projects]
     col = PROJECT_HEADERS.index
     widths = {col("问题代码"): 24, col("问题说明"): 50}  # 来源邮件 is clipped: 来件登记 has the details
     return Table("项目台账", PROJECT_HEADERS, rows, frozenset({col("状态")}), widths, PAPER_A3)
 
 
-def _project_row(p: Project, by_uid: Mapping[int, StoredMessage], tz: tzinfo, link_base: Path) -> list[Any]:
+def _project_row(p: Project, by_uid: Mapping[int, StoredMessage], tz: tzinfo, link_prefix: str) -> list[Any]:
     v = p.values
     name, applicant, code, nature = (v.get(k) for k in VALUE_COLUMNS)
     return [
@@ -170,7 +176,7 @@ def _project_row(p: Project, by_uid: Mapping[int, StoredMessage], tz: tzinfo, li
         p.converted_invention, _money(v.get("申请资助金额")),
         _money(p.city_amount), _money(p.district_amount),
         p.status.value, finding_codes(p.findings), "\n".join(f.message for f in p.findings),
-        ledger_time(p.arrival, tz), _sources(p.source_uids, by_uid), _form_link(p, link_base),
+        ledger_time(p.arrival, tz), _sources(p.source_uids, by_uid), _form_link(p, link_prefix),
     ]
 
 
@@ -273,10 +279,15 @@ def _sources(uids: Iterable[int], by_uid: Mapping[int, StoredMessage]) -> str:
     return "；".join(f"UID {u}：{by_uid[u].subject}" if u in by_uid else f"UID {u}" for u in sorted(uids))
 
 
-def _form_link(p: Project, link_base: Path) -> Link | None:
+def _form_link(p: Project, link_prefix: str) -> Link | None:
+    """A link to the archived form; ``link_prefix`` is ``""`` or the way to the data directory, ending in ``/``.
+
+    Strings joined, not ``Path``s (which took half the table's time at 5,000 projects): the
+    archived path is always a plain relative POSIX path, ``archive/ab/<sha256>.pdf``.
+    """
     if p.form is None:
         return None
-    return Link(p.form.filename, quote((link_base / p.form.path).as_posix(), safe="/"))
+    return Link(p.form.filename, quote(link_prefix + p.form.path, safe="/"))
 
 
 # -- writing ------------------------------------------------------------------
@@ -284,7 +295,7 @@ def _form_link(p: Project, link_base: Path) -> Link | None:
 
 def _write_table(wb: Workbook, table: Table, looks: _Looks) -> Any:
     """Stream one table into a new sheet: widths, frozen header, print setup, filter, rows."""
-    ws = wb.create_sheet(table.title)
+    ws = _LedgerSheet.create(wb, table.title)
     widths = column_widths(table)
     for i, width in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(i)].width = width
@@ -296,8 +307,10 @@ def _write_table(wb: Workbook, table: Table, looks: _Looks) -> Any:
                for h in table.headers])
     wrap_beyond = {i: width // 2 for i, width in table.text_widths.items()}  # CJK: 2 columns a character
     for row_idx, row in enumerate(table.rows, 2):
-        cells, wrapped = _row_cells(ws, looks, row, table.fill_columns, wrap_beyond)
+        cells, wrapped, linked = _row_cells(ws, looks, row, table.fill_columns, wrap_beyond)
         _set_height(ws, row_idx, max((text_lines(row[i], widths[i]) for i in wrapped), default=1))
+        for i in linked:
+            ws.add_link(f"{get_column_letter(i + 1)}{row_idx}", row[i].target)
         ws.append(cells)
     return ws
 
@@ -325,26 +338,29 @@ def _print_setup(ws: Any, paper: int) -> None:
 
 def _row_cells(
     ws: Any, looks: _Looks, row: list[Any], fill_columns: frozenset[int], wrap_beyond: Mapping[int, int]
-) -> tuple[list[Any], list[int]]:
-    """What ``ws.append`` should get (plain values, styled cells where needed), and the wrapped columns.
+) -> tuple[list[Any], list[int], list[int]]:
+    """What ``ws.append`` should get (plain values, styled cells where needed), the wrapped columns
+    and the columns holding a ``Link`` (whose hyperlink ``_LedgerSheet.add_link`` adds).
 
-    Most texts need nothing and stay plain ``str``: one regex search finds the few
-    that start like a formula, span lines or carry characters XML cannot hold.
+    Most texts need nothing and stay plain ``str``: outside the coloured and the long-text
+    columns, one regex search finds the few that start like a formula, span lines or
+    carry characters XML cannot hold.
     """
-    cells, wrapped = list(row), []
+    cells, wrapped, linked = list(row), [], []
     for i, value in enumerate(row):
         if isinstance(value, str):
-            fill = LABEL_FILLS.get(value) if i in fill_columns else None
-            wrap = len(value) > wrap_beyond.get(i, len(value)) or "\n" in value
             if not value:
                 cells[i] = None  # no empty inline-string elements
-            elif fill or wrap or NEEDS_CARE.search(value):
+            elif i in fill_columns or i in wrap_beyond or NEEDS_CARE.search(value):
+                fill = LABEL_FILLS.get(value) if i in fill_columns else None
+                wrap = len(value) > wrap_beyond.get(i, len(value)) or "\n" in value
                 cells[i] = _text_cell(ws, looks, value, fill, wrap)
-            if wrap:
-                wrapped.append(i)
+                if wrap:
+                    wrapped.append(i)
         elif isinstance(value, Link):
             cells[i] = _link_cell(ws, looks, value)
-    return cells, wrapped
+            linked.append(i)
+    return cells, wrapped, linked
 
 
 def _text_cell(ws: Any, looks: _Looks, text: str, fill: PatternFill | None, wrap: bool) -> Any:
@@ -359,10 +375,94 @@ def _text_cell(ws: Any, looks: _Looks, text: str, fill: PatternFill | None, wrap
 
 
 def _link_cell(ws: Any, looks: _Looks, link: Link) -> Cell:
+    """The cell showing a link's text, in link style; its hyperlink is ``_LedgerSheet.add_link``'s."""
     cell = looks.cell(ws, ILLEGAL_CHARACTERS_RE.sub("", link.text), font=LINK_FONT)
     cell.data_type = "s"  # a file name may start with "="
-    cell.hyperlink = link.target
     return cell
+
+
+class _LedgerSheet(WriteOnlyWorksheet):
+    """openpyxl's write-only sheet, streaming the ledger's rows with less of its generic per-cell work.
+
+    Two steps of openpyxl cost more than the rest of the writer's overhead over a bare dump
+    (5,000 projects, ``benchmarks/bench_rebuild.py``):
+
+    - ``append`` first tries each value as a cell value, and a styled ``Cell`` (a status,
+      a link, a wrapped text: 11,000 of them) fails that only after openpyxl has formatted
+      an error message: about 7 µs a cell. ``_values_to_row`` here passes a ``Cell`` through.
+    - ``cell.hyperlink`` makes a ``Hyperlink`` and a ``Relationship`` object per link, each
+      serialised through openpyxl's generic descriptor machinery: about 35 µs a link. Here a
+      link is a (cell, target) pair until ``_SheetWriter`` writes the sheet's tail.
+
+    The file is byte for byte the one openpyxl writes through ``create_sheet``, ``append``
+    and ``cell.hyperlink``, so Excel, WPS and LibreOffice read it as before. This leans on
+    openpyxl 3.1's write-only internals (``Workbook._add_sheet``,
+    ``WriteOnlyWorksheet._get_writer``/``_values_to_row``, ``WorksheetWriter.write_hyperlinks``);
+    ``tests/test_ledger.py`` reads every cell, style and link back.
+    """
+
+    def __init__(self, wb: Workbook, title: str) -> None:
+        super().__init__(parent=wb, title=title)
+        self.links: list[tuple[str, str]] = []
+
+    @classmethod
+    def create(cls, wb: Workbook, title: str) -> _LedgerSheet:
+        """A new last sheet of the write-only workbook ``wb``, as ``wb.create_sheet(title)`` adds one."""
+        ws = cls(wb, title)
+        wb._add_sheet(ws)
+        return ws
+
+    def add_link(self, ref: str, target: str) -> None:
+        """Make cell ``ref`` (``V2``) a hyperlink to ``target`` (a URL, or a path relative to the workbook)."""
+        self.links.append((ref, target))
+
+    def _get_writer(self) -> None:
+        if self._writer is None:  # on the first row, as openpyxl's does, with the writer below
+            self._writer = _SheetWriter(self)
+            self._writer.write_top()
+
+    def _values_to_row(self, values: Iterable[Any], row_idx: int) -> Iterator[Cell]:
+        """The row's cells for the writer: a ``Cell`` as it is, any other value in one reused cell."""
+        cell = WriteOnlyCell(self)
+        for column, value in enumerate(values, 1):
+            if value is None:
+                continue
+            if isinstance(value, Cell):
+                value.column, value.row = column, row_idx
+                yield value
+            else:
+                cell.value = value
+                cell.column, cell.row = column, row_idx
+                yield cell
+
+
+class _SheetWriter(WorksheetWriter):
+    """openpyxl's writer of a write-only sheet, writing the ``_LedgerSheet``'s links itself:
+    the same ``<hyperlink ref r:id>`` elements and external ``hyperlink`` relationships, made
+    directly (half openpyxl's time; the rest is mostly lxml setting attributes)."""
+
+    def write_hyperlinks(self) -> None:
+        if self.ws._hyperlinks:  # openpyxl's, from a cell.hyperlink: this writer would drop them
+            raise RuntimeError(f"sheet {self.ws.title}: give hyperlinks through _LedgerSheet.add_link")
+        if not self.ws.links:
+            return
+        hyperlinks = Element("hyperlinks")
+        for ref, target in self.ws.links:
+            rel = _HyperlinkRelationship(target)
+            self._rels.append(rel)  # numbers it: rId1, rId2, ...
+            SubElement(hyperlinks, "hyperlink", {"ref": ref, f"{{{REL_NS}}}id": rel.Id})
+        self.xf.send(hyperlinks)
+
+
+class _HyperlinkRelationship(Relationship):
+    """An external hyperlink target in the sheet's relationships, serialised directly (see ``_LedgerSheet``)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(type="hyperlink", Target=target, TargetMode="External")
+
+    def to_tree(self, tagname: str | None = None, idx: int | None = None, namespace: str | None = None) -> Any:
+        return Element("Relationship", {"Type": self.Type, "Target": self.Target, "TargetMode": "External",
+                                        "Id": self.Id})
 
 
 class _Looks:
@@ -415,25 +515,27 @@ def column_widths(table: Table) -> list[float]:
 
 
 def _widest(values: Sequence[Any]) -> int:
-    """The widest value of a column, measuring each distinct text that could be the widest.
-
-    A one-line text of n characters is n to 2n columns wide, so one shorter than half
-    the longest one-line text cannot win; multi-line texts are always measured.
-    """
-    texts = {v for v in values if isinstance(v, str)}
-    numbers = [v for v in values if _is_number(v)]
+    """The widest value of a column: each distinct text measured once, numbers by their extremes."""
+    texts: set[str] = set()
+    numbers = []
+    for v in values:  # one pass over the column's values
+        if isinstance(v, str):
+            texts.add(v)
+        elif _is_number(v):
+            numbers.append(v)
+        elif v is not None:
+            texts.add(v.text if isinstance(v, Link) else str(v))
     if numbers:  # the widest number is the largest or the most negative (or, rarely, a long fraction)
         texts.update(f"{v:g}" for v in (max(numbers), min(numbers)))
         texts.update(f"{v:g}" for v in numbers if isinstance(v, float) and not v.is_integer())
-    texts.update(v.text if isinstance(v, Link) else str(v)
-                 for v in values if v is not None and not isinstance(v, str) and not _is_number(v))
-    longest = max((len(t) for t in texts if "\n" not in t), default=0)
-    return max((display_width(t) for t in texts if 2 * len(t) >= longest or "\n" in t), default=0)
+    return max(map(display_width, texts), default=0)
 
 
 def display_width(text: str) -> int:
     """Columns a text needs: GBK encodes CJK (and full-width forms) in two bytes, ASCII in one."""
-    return max(len(line.encode("gbk", "replace")) for line in text.split("\n"))
+    if "\n" in text:  # the widest line
+        return max(display_width(line) for line in text.split("\n"))
+    return len(text) if text.isascii() else len(text.encode("gbk", "replace"))
 
 
 def _add_status_chart(ws: Any, n_districts: int, max_count: int) -> None:

@@ -181,6 +181,21 @@ def test_form_cell_links_to_the_archived_original(book: Any) -> None:
     assert column(book["项目台账"], "申报书文件")[1].value is None
 
 
+def test_every_form_cell_links_to_its_own_form(tmp_path: Path) -> None:
+    """Each project's 申报书文件 cell, and no other cell, links to that project's archived form."""
+    ledger, messages, replies = sample_ledger(40, 12)
+    book = load_workbook(write(tmp_path, ledger, messages, replies))
+    cells = column(book["项目台账"], "申报书文件")
+    assert len(cells) == len(ledger.projects) and any(p.form is None for p in ledger.projects)
+    for p, cell in zip(ledger.projects, cells, strict=True):
+        if p.form is None:
+            assert cell.value is None and cell.hyperlink is None
+        else:
+            assert (cell.value, cell.hyperlink.target) == (p.form.filename, p.form.path)
+    linked = [c.coordinate for ws in book.worksheets for r in ws.iter_rows() for c in r if c.hyperlink]
+    assert linked == [c.coordinate for c in cells if c.hyperlink]
+
+
 def test_status_cells_are_coloured_by_status(book: Any) -> None:
     """受理 green, 待补正 orange, 待审核 yellow, 不予受理 red, each a light solid fill."""
     expected = {"受理": "00C6EFCE", "待补正": "00FCD5B4", "待审核": "00FFEB9C", "不予受理": "00FFC7CE"}
