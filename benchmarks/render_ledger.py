@@ -9,6 +9,7 @@ it with ``libreoffice --headless --convert-to pdf`` and renders page 1 with
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -52,7 +53,9 @@ def first_page_png(pdf: Path) -> Path:
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "benchmarks" / "results" / "render"
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out_dir", nargs="?", type=Path, default=ROOT / "benchmarks" / "results" / "render")
+    out = ap.parse_args().out_dir
     out.mkdir(parents=True, exist_ok=True)
     if shutil.which("libreoffice") is None:
         print("libreoffice not found", file=sys.stderr)
