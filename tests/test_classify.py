@@ -66,5 +66,12 @@ def test_no_attachments_unless_a_cloud_link_carries_them() -> None:
     assert [f.code for f in cloud] == [Code.CLOUD_ATTACHMENT]
 
 
+def test_a_strangers_mail_without_files_is_no_problem() -> None:
+    """Unknown senders' files are read for staff, but a mail without any is no finding (no 问题清单 row)."""
+    assert message_findings(Outcome.UNKNOWN_SENDER, parts(), []) == ()
+    bad = [attachment("坏.pdf", "error", error=("UNREADABLE_FILE", "PDF 文件已损坏"))]
+    assert [f.code for f in message_findings(Outcome.UNKNOWN_SENDER, parts(), bad)] == [Code.UNREADABLE_FILE]
+
+
 def test_automatic_mail_gets_no_findings() -> None:
     assert message_findings(Outcome.AUTO_REPLY, parts(auto=("X-Autoreply",)), []) == ()
