@@ -9,6 +9,7 @@ robust across servers. Nothing here deletes mail.
 from __future__ import annotations
 
 import imaplib
+import itertools
 import logging
 import re
 import socket
@@ -60,14 +61,10 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 
 def uid_ranges(uids: Iterable[int]) -> list[str]:
     """Ascending runs as IMAP sequence-set parts: ``[1, 2, 3, 7]`` → ``["1:3", "7"]``."""
-    parts: list[str] = []
-    run: list[int] = []
-    for uid in sorted(set(uids)):
-        if run and uid != run[-1] + 1:
-            parts.append(f"{run[0]}:{run[-1]}" if len(run) > 1 else str(run[0]))
-            run = []
-        run.append(uid)
-    if run:
+    parts = []
+    # Within a run of consecutive UIDs, UID minus its position is constant.
+    for _, group in itertools.groupby(enumerate(sorted(set(uids))), key=lambda pair: pair[1] - pair[0]):
+        run = [uid for _, uid in group]
         parts.append(f"{run[0]}:{run[-1]}" if len(run) > 1 else str(run[0]))
     return parts
 

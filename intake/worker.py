@@ -59,8 +59,7 @@ log = logging.getLogger("intake")
 MAX_ATTEMPTS = 3  # a message failing this many polls in a row is recorded as `error`
 MAX_MESSAGE_BYTES = 80 * 1024 * 1024  # 163's own limit is 50 MB for ordinary attachments
 ARCHIVE_TYPES = {"zip", "rar", "7z"}
-LEDGER_KEY = "ledger_written"  # meta: what ledger.xlsx was last written from
-DIGEST_KEY = "digest_written"  # meta: the same for digest.html, with the hour it was written in
+OUTPUTS_KEY = "outputs_written"  # meta: what ledger.xlsx and digest.html were last written from (see _outputs_key)
 
 
 @dataclass
@@ -117,6 +116,9 @@ class Worker:
         self.mailbox_factory = mailbox_factory
         self.mailer_factory = mailer_factory
         self._messages: list[StoredMessage] | None = None  # read from the store when first needed
+        # What of the config the ledger and digest are a function of (the config never changes under a worker).
+        shape = repr((intake.__version__, config.campaign, config.rules, config.districts, config.paths))
+        self._config_hash = hashlib.sha256(shape.encode()).hexdigest()[:16]
 
     # -- the cycle --------------------------------------------------------
     def poll(self) -> PollSummary:
@@ -174,30 +176,24 @@ class Worker:
         now = self.clock()
         html = digest_html(self.cfg, ledger, messages, replies, now)
         write_digest(data_dir / DIGEST_FILE, html)
-        self.store.set_meta(LEDGER_KEY, self._outputs_key(revision))
-        self.store.set_meta(DIGEST_KEY, self._digest_key(revision, now))
+        self.store.set_meta(OUTPUTS_KEY, self._outputs_key(revision, now))
         return html
 
     def refresh_outputs(self) -> str | None:
         """``write_ledger`` when the store or config changed since the last write, a file is missing, or
         the digest's hour is over; returns the digest page when it was rewritten, else ``None``."""
-        revision, now, data_dir = self.store.revision(), self.clock(), self.cfg.paths.data_dir
+        data_dir = self.cfg.paths.data_dir
         current = (
-            self.store.get_meta(LEDGER_KEY) == self._outputs_key(revision)
-            and self.store.get_meta(DIGEST_KEY) == self._digest_key(revision, now)
+            self.store.get_meta(OUTPUTS_KEY) == self._outputs_key(self.store.revision(), self.clock())
             and (data_dir / "ledger.xlsx").is_file() and (data_dir / DIGEST_FILE).is_file()
         )
         return None if current else self.write_ledger()
 
-    def _outputs_key(self, revision: int) -> str:
-        """What the ledger is a function of: the store's revision, the config, the code's version."""
-        cfg = self.cfg
-        shape = repr((intake.__version__, cfg.campaign, cfg.rules, cfg.districts, cfg.paths))
-        return f"{revision}:{hashlib.sha256(shape.encode()).hexdigest()[:16]}"
-
-    def _digest_key(self, revision: int, now: datetime) -> str:
+    def _outputs_key(self, revision: int, now: datetime) -> str:
+        """What the ledger is a function of (the store's revision, the config, the code's version), and the
+        digest too (the local hour for its countdown, whether the deadline has passed)."""
         local = now.astimezone(self.cfg.campaign.tz)
-        return f"{self._outputs_key(revision)}:{local:%Y-%m-%d %H}:{now > self.cfg.campaign.deadline}"
+        return f"{revision}:{self._config_hash}:{local:%Y-%m-%d %H}:{now > self.cfg.campaign.deadline}"
 
     def _mail_digest(self, html: str | None) -> None:
         """The daily staff digest, when configured and due; a failure here never fails the poll."""

@@ -51,7 +51,7 @@ def test_revision_grows_with_every_change_the_ledger_shows(tmp_path: Path) -> No
         store.mark_mailbox_done([db_id])
         assert bumped()
         store.finish_poll(store.start_poll(dry_run=False), True, {})
-        store.set_meta("ledger_written", "x")
+        store.set_meta("outputs_written", "x")
         assert not bumped()
 
 
