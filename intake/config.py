@@ -35,6 +35,12 @@ SCHEMA: dict[str, list[Key]] = {
         ("sent_folder", str, False, "已发送", "copies of replies go here; proves a reply went out"),
         ("batch_size", int, False, 50, "messages fetched per IMAP request"),
         ("timeout_seconds", int, False, 60, "socket timeout for IMAP"),
+        ("extra_folders", "list[str]", False, [],
+         "more folders polled like `folder`, e.g. [\"垃圾邮件\"] (163's spam)"),
+        ("ca_file", str, False, "", "extra trusted CA (PEM) for a private server; certificates are always verified"),
+        ("require_authenticated", bool, False, False,
+         "true: a district address whose Authentication-Results show DKIM/SPF failing is not trusted"),
+        ("max_fetch_bytes", int, False, 200 * 1024 * 1024, "bytes of message bodies held in memory per fetch batch"),
     ],
     "smtp": [
         ("host", str, True, None, "SMTP server, smtp.163.com"),
@@ -46,6 +52,8 @@ SCHEMA: dict[str, list[Key]] = {
         ("sender", str, True, None, "From of every reply, e.g. 徐州市知识产权局 <xzip2019@163.com>"),
         ("max_replies_per_poll", int, False, 30, "replies sent per poll at most; the rest wait for the next poll"),
         ("timeout_seconds", int, False, 60, "socket timeout for SMTP"),
+        ("ca_file", str, False, "", "extra trusted CA (PEM) for a private server; certificates are always verified"),
+        ("max_replies_per_sender_per_day", int, False, 20, "replies to one address per day at most; the rest wait"),
     ],
     "schedule": [
         ("interval_minutes", int, True, None, "minutes between polls of `intake run`"),
@@ -55,10 +63,16 @@ SCHEMA: dict[str, list[Key]] = {
         ("deadline", datetime, True, None, "last instant that is on time, with its UTC offset"),
         ("timezone", str, True, None, "time zone for every time shown, Asia/Shanghai"),
         ("number_prefix", str, False, "XZ2024", "prefix of 受理编号, e.g. XZ2024-云龙-001"),
+        ("program", str, False, "高价值专利培育计划", "the program of the notice this intake checks and merges"),
+        ("contact", str, False, "李钦华 0516-69859237", "联系人 and 电话 printed in every reply"),
+        ("paper_address", str, False, "徐州市云龙区新安路11号市市场监督管理局218室",
+         "where the paper copy is delivered (named in receipts)"),
     ],
     "paths": [
         ("data_dir", str, True, None, "database, archive and ledger.xlsx; relative to the config file"),
         ("templates_dir", str, False, "", "folder with edited reply templates; empty: the built-in ones"),
+        ("log_file", str, False, "", "also log to this file, rotated by size; empty: standard error only"),
+        ("publish_dir", str, False, "", "an atomic copy of ledger.xlsx goes here after each change (e.g. a share)"),
     ],
     "rules": [
         ("cap_new", float, False, 50, "funding cap for 新建 (万元)"),
@@ -73,6 +87,9 @@ SCHEMA: dict[str, list[Key]] = {
         ("agency_min_agents", int, False, 5, "agency: minimum 专利代理人及检索分析人员数 (新建)"),
         ("agency_min_revenue", float, False, 300, "agency: minimum 2023 revenue, 万元 (新建)"),
         ("agency_max_projects", int, False, 1, "projects one agency may join across all districts"),
+        ("required_attachments", "list[str]", False, ["合作协议", "信用承诺书"],
+         "documents every project must include besides its 申报书"),
+        ("registry", str, False, "", "the bureau's list of past projects (.xlsx or .csv); empty: registry rules off"),
     ],
     "staff": [
         ("report_to", "list[str]", False, [], "staff addresses that get the daily digest; empty: none"),
@@ -102,7 +119,16 @@ class MailboxConfig:
     sent_folder: str
     batch_size: int
     timeout_seconds: int
+    extra_folders: list[str] = field(default_factory=list)
+    ca_file: str = ""
+    require_authenticated: bool = False
+    max_fetch_bytes: int = 200 * 1024 * 1024
     password: str = field(default="", repr=False)
+
+    @property
+    def folders(self) -> list[str]:
+        """Every folder polled: ``folder`` first, then ``extra_folders``."""
+        return [self.folder, *(f for f in self.extra_folders if f != self.folder)]
 
 
 @dataclass(frozen=True)
@@ -116,6 +142,8 @@ class SmtpConfig:
     sender: str
     max_replies_per_poll: int
     timeout_seconds: int
+    ca_file: str = ""
+    max_replies_per_sender_per_day: int = 20
     password: str = field(default="", repr=False)
 
 
@@ -130,6 +158,9 @@ class CampaignConfig:
     deadline: datetime
     timezone: str
     number_prefix: str
+    program: str = "高价值专利培育计划"
+    contact: str = "李钦华 0516-69859237"
+    paper_address: str = "徐州市云龙区新安路11号市市场监督管理局218室"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -140,6 +171,8 @@ class CampaignConfig:
 class PathsConfig:
     data_dir: Path
     templates_dir: Path | None
+    log_file: Path | None = None
+    publish_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +189,8 @@ class RulesConfig:
     agency_min_agents: int = 5
     agency_min_revenue: float = 300
     agency_max_projects: int = 1
+    required_attachments: tuple[str, ...] = ("合作协议", "信用承诺书")
+    registry: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -279,6 +314,11 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
     paths = tables["paths"]
     data_dir = base / paths["data_dir"]
     templates = base / paths["templates_dir"] if paths["templates_dir"] else None
+    log_file = base / paths["log_file"] if paths["log_file"] else None
+    publish_dir = base / paths["publish_dir"] if paths["publish_dir"] else None
+    rules = tables["rules"]
+    rules["required_attachments"] = tuple(rules["required_attachments"])
+    rules["registry"] = base / rules["registry"] if rules["registry"] else None
     if tables["schedule"]["interval_minutes"] < 1:
         raise ConfigError("schedule.interval_minutes: must be at least 1")
     if mb["batch_size"] < 1:
@@ -314,8 +354,8 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
         smtp=SmtpConfig(**sm),
         schedule=ScheduleConfig(**tables["schedule"]),
         campaign=CampaignConfig(**camp),
-        paths=PathsConfig(data_dir=data_dir, templates_dir=templates),
-        rules=RulesConfig(**tables["rules"]),
+        paths=PathsConfig(data_dir=data_dir, templates_dir=templates, log_file=log_file, publish_dir=publish_dir),
+        rules=RulesConfig(**rules),
         staff=StaffConfig(**tables["staff"]),
         districts=districts,
     )
