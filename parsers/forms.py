@@ -15,9 +15,11 @@ line all read the same; one line may hold several ``label：value`` pairs.
   page's characters parsed once (text lines and, when the page has ruling
   lines, its tables come from the same parsed characters); reading stops once
   every field the form type needs is found (``pages_read``).
-- No text on the first pages but images: a scan (``ScannedFormError``). No OCR
-  is attempted: Tesseract with ``chi_sim`` is not a dependency; scans go to
-  staff review. Encrypted, truncated, corrupt or oversized files:
+- No text on the first pages but images: a scan. With the ``ocr`` extra
+  installed it is read by OCR (``parsers.ocr``) through the same reader, page
+  by page until the fields are complete, and the form is marked
+  ``source="ocr"``; without it, or when OCR finds no form, it stays a scan
+  (``ScannedFormError``) for staff review. Encrypted, truncated, corrupt or oversized files:
   ``ParseError`` with the reason; no other exception leaves ``parse_form``.
 - Not a form (no 申报书 title with a field, and fewer than ``MIN_FIELDS``
   labelled fields): ``None``.
@@ -49,6 +51,9 @@ MAX_LINE, MAX_PAGE_CHARS, MAX_TEXT = 500, 60_000, 2_000_000
 TIME_BUDGET = 30.0  # seconds; a normal 10-page form takes well under one
 ZIP_MEMBERS, ZIP_TOTAL, ZIP_RATIO = 2_000, 200 * 1024 * 1024, 200
 AGENCY_CODE = "机构统一社会信用代码"
+OCR_ENABLED = True  # tests turn OCR off here to pin down the behaviour without the ``ocr`` extra
+OCR_SOURCE, SCAN_OCR_PAGES = "ocr", 10  # a scan's fields are read by OCR from its first pages at most
+OCR_BUDGET = 20.0  # seconds of OCR per scan; the parser child's own limit is the hard one
 SCANNED_REASON = ("申报书 PDF 没有文字层（是扫描件或图片），无法自动读取；"
                   "请发送由 Word 直接导出的 PDF，不要扫描")
 
@@ -110,18 +115,52 @@ def parse_form(data: bytes, filename: str, sniffed: str) -> ApplicationForm | No
         raise ParseError(filename, f"文件过大（超过 {MAX_BYTES // 1024 // 1024} MB），无法读取")
     reader = _Reader()
     pages = _docx_pages(data, filename) if sniffed == "docx" else _pdf_pages(data, filename)
-    pages_read = 0
     try:
-        for items in pages:
-            pages_read += 1
-            reader.feed(items)
-            if reader.complete():
-                break
-    finally:
-        pages.close()
+        pages_read = _read(reader, pages)
+    except ScannedFormError as e:
+        return _scanned_form(data, filename, e)
     if not reader.is_form():
         return None
     return ApplicationForm(filename, reader.project_type, reader.values(), pages_read)
+
+
+def _read(reader: _Reader, pages: Iterator[list[Item]], ocr: bool = False) -> int:
+    """Feed pages until the form's fields are complete; the number of pages read.
+
+    ``ocr``: OCR costs about a second a page, so reading also stops at the first page that adds
+    no field once some were found (the fields of a form stand on consecutive pages; what follows
+    is prose), and when ``OCR_BUDGET`` seconds are spent."""
+    pages_read = 0
+    started = time.monotonic()
+    try:
+        for items in pages:
+            pages_read += 1
+            before = len(reader.fields)
+            reader.feed(items)
+            if reader.complete():
+                break
+            if ocr and ((before and len(reader.fields) == before) or time.monotonic() - started > OCR_BUDGET):
+                break
+    finally:
+        pages.close()
+    return pages_read
+
+
+def _scanned_form(data: bytes, filename: str, scanned: ScannedFormError) -> ApplicationForm:
+    """A scan read by OCR (``parsers.ocr``), its fields marked ``source="ocr"``; without the ``ocr``
+    extra, or when OCR finds no form, the scan stays ``SCANNED_FORM`` (``scanned`` is raised again)."""
+    from parsers import ocr
+
+    if not OCR_ENABLED or not ocr.available():
+        raise scanned
+    reader = _Reader()
+    try:
+        pages_read = _read(reader, ocr.document_pages(data, "pdf", SCAN_OCR_PAGES), ocr=True)
+    except Exception as e:  # the engine on a hostile image: the scan stays a scan
+        raise scanned from e
+    if not reader.is_form():
+        raise scanned
+    return ApplicationForm(filename, reader.project_type, reader.values(), pages_read, source=OCR_SOURCE)
 
 
 # -- fields from lines and rows -----------------------------------------------------------------

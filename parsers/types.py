@@ -139,6 +139,8 @@ class ApplicationForm:
     fields: dict[str, Any]
     pages_read: int
     kind: str = DocKind.APPLICATION_FORM
+    source: str = "text"  # "ocr": read from a scan by OCR, for staff only (never a reject or fix finding)
+    seal: bool | None = None  # a red seal seen on a page (parsers.seal); None: not checked
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
