@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 ROOT = Path(__file__).resolve().parents[1]
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 SEAL_RED = (214, 38, 38)
-SEAL_MM = 42  # a unit's round seal is 38-42 mm across
+SEAL_MM, RING_MM = 42, 1.0  # a unit's round seal: 38-42 mm across, its border about 1 mm
 OUT = ROOT / "tests" / "data" / "docs" / "scans"
 
 
@@ -74,7 +74,7 @@ def _stamp_places(pdf: bytes, pages: int | None) -> list[tuple[float, float] | N
     places: list[tuple[float, float] | None] = []
     with pdfplumber.open(io.BytesIO(pdf)) as doc:
         for page in doc.pages[: pages or len(doc.pages)]:
-            hits = page.search("盖章")
+            hits = page.search(r"盖\s*章")
             places.append(((hits[0]["x0"] + 40, hits[0]["top"])) if hits else None)
     return places
 
@@ -86,7 +86,7 @@ def stamp(img: Image.Image, centre: tuple[float, float], dpi: int, text: str, rn
     w, h = (d * 1.3, d * 0.9) if oval else (d, d)
     layer = Image.new("RGB", (int(w) + 8, int(h) + 8), "white")
     draw = ImageDraw.Draw(layer)
-    ring = max(2, round(dpi / 60))
+    ring = max(2, round(dpi * RING_MM / 25.4))
     draw.ellipse((4, 4, 4 + w, 4 + h), outline=SEAL_RED, width=ring)
     cx, cy = 4 + w / 2, 4 + h / 2
     _star(draw, cx, cy, d * 0.14)
@@ -132,13 +132,22 @@ def _fade(layer: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def add_red_text(img: Image.Image, dpi: int) -> Image.Image:
-    """Red words that are no seal: a red note in the margin and a red underlined heading line."""
+    """Red marks that are no seal: a note in the margin, an underlined line, a square frame stamp with
+    words in it and a square block of red handwriting-like lines."""
     draw = ImageDraw.Draw(img)
     font = ImageFont.truetype(FONT, round(dpi * 0.16))
     draw.text((img.width * 0.55, dpi * 0.35), "（红色批注：已初审）", font=font, fill=SEAL_RED)
     y = img.height - dpi * 1.2
     draw.text((dpi * 1.0, y), "注：本页红色文字为填报说明，不是印章。", font=font, fill=SEAL_RED)
     draw.line((dpi * 1.0, y + dpi * 0.22, img.width - dpi, y + dpi * 0.22), fill=SEAL_RED, width=3)
+    # a square "received" stamp (a frame, not a ring) and a square block of red lines, both seal-sized
+    side = 30 / 25.4 * dpi
+    x0, y0 = img.width * 0.62, img.height * 0.55
+    draw.rectangle((x0, y0, x0 + side, y0 + side * 0.8), outline=SEAL_RED, width=max(2, round(dpi / 25.4)))
+    draw.text((x0 + side * 0.12, y0 + side * 0.3), "收文登记", font=font, fill=SEAL_RED)
+    x0, y0 = img.width * 0.1, img.height * 0.62
+    for k, line in enumerate(("审核意见：同意", "推荐申报，请", "市局予以审核", "区知识产权局", "2024年11月")):
+        draw.text((x0, y0 + k * dpi * 0.24), line, font=font, fill=SEAL_RED)
     return img
 
 

@@ -1,0 +1,154 @@
+"""Is there a red seal (公章) on this PDF or image? Information for staff only (spec 10.10, 盖章).
+
+A page is rendered small (``DPI``), its red pixels taken (red well above green and blue), and the
+red regions grouped (8-connected after growing them by 1 mm, so a seal's ring, star and arc of
+text are one region even where black print under it breaks the ring). A region is a seal when its shape is one:
+
+- plausible size: ``MIN_MM``–``MAX_MM`` across (a unit's seal is 38–45 mm, a contract seal 30);
+- round or oval: width/height within ``MAX_ASPECT``;
+- a ring: around the inscribed ellipse, red ink in at least ``MIN_RING`` of the angular sectors
+  near the edge, nothing outside the ellipse (the corners of its box are empty), the middle not
+  filled in, and little ink between the star and the arc of text (``MAX_GAP``).
+
+Red text (a note, a red heading, an underline) fails: a line is wide and flat, a block of red text
+fills the corners of its box and the space inside, a red square frame has ink in its corners, a red dot is filled.
+Pages are looked at until a seal is found (``MAX_PAGES`` at most). Needs numpy and pypdfium2 (the
+``ocr`` extra); without them ``detect`` answers ``None`` (not checked).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import math
+from typing import Any
+
+DPI = 75
+MAX_PAGES = 12
+MIN_MM, MAX_MM, MAX_ASPECT = 20.0, 70.0, 1.7
+MIN_RING, MAX_OUTSIDE, MAX_CORE, MAX_GAP = 0.85, 0.03, 0.5, 0.12
+SECTORS = 36
+MAX_RED_SHARE = 0.25  # a page this red is a coloured cover or photo, not paper with a stamp
+MAX_PIXELS = 40_000_000
+
+
+def available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in ("numpy", "pypdfium2", "PIL"))
+
+
+def detect(data: bytes, sniffed: str) -> bool | None:
+    """Whether a red seal shows on the document; ``None`` when it cannot be checked."""
+    if not available():
+        return None
+    try:
+        pages = _pdf_pages(data) if sniffed == "pdf" else [_image(data)]
+        return any(page_has_seal(rgb) for rgb in pages)
+    except Exception:  # a file the parsers could read but the renderer cannot: not checked
+        return None
+
+
+def page_has_seal(rgb: Any, dpi: float = DPI) -> bool:
+    """Whether an RGB page image (numpy, ``dpi`` pixels per inch) shows a seal."""
+    mask = red_mask(rgb)
+    if not mask.any() or mask.mean() > MAX_RED_SHARE:
+        return False
+    return any(_is_seal(mask, box, dpi) for box in regions(_dilate(mask)))
+
+
+def red_mask(rgb: Any) -> Any:
+    """Red ink: red clearly above green and blue (faded or thin red blends with the paper to pink)."""
+    import numpy as np
+
+    a = rgb.astype(np.int16)
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    return (r > 110) & (r - np.maximum(g, b) > 30)
+
+
+def _dilate(mask: Any, steps: int = 3) -> Any:
+    """The mask grown by ``steps`` pixels: a ring broken where it crosses black print is one region."""
+    out = mask
+    for _ in range(steps):
+        grown = out.copy()
+        grown[1:] |= out[:-1]
+        grown[:-1] |= out[1:]
+        grown[:, 1:] |= out[:, :-1]
+        grown[:, :-1] |= out[:, 1:]
+        out = grown
+    return out
+
+
+def regions(mask: Any) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes (x0, y0, x1, y1, exclusive) of the mask's 8-connected regions."""
+    import numpy as np
+
+    ys, xs = np.nonzero(mask)
+    todo = set(zip(ys.tolist(), xs.tolist(), strict=True))
+    boxes = []
+    while todo:
+        stack = [todo.pop()]
+        y0 = y1 = stack[0][0]
+        x0 = x1 = stack[0][1]
+        while stack:
+            y, x = stack.pop()
+            y0, y1, x0, x1 = min(y0, y), max(y1, y), min(x0, x), max(x1, x)
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    n = (y + dy, x + dx)
+                    if n in todo:
+                        todo.remove(n)
+                        stack.append(n)
+        boxes.append((x0, y0, x1 + 1, y1 + 1))
+    return boxes
+
+
+def _is_seal(mask: Any, box: tuple[int, int, int, int], dpi: float) -> bool:
+    import numpy as np
+
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    mm = 25.4 / dpi
+    if not (MIN_MM <= max(w, h) * mm <= MAX_MM and min(w, h) * mm >= MIN_MM / MAX_ASPECT):
+        return False
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        return False
+    ys, xs = np.nonzero(mask[y0:y1, x0:x1])
+    if xs.size == 0:
+        return False
+    a, b = w / 2, h / 2
+    dx, dy = (xs + 0.5 - a) / a, (ys + 0.5 - b) / b
+    rho = np.hypot(dx, dy)
+    edge = (rho > 0.78) & (rho < 1.12)
+    sectors = np.unique(((np.arctan2(dy[edge], dx[edge]) + math.pi) / (2 * math.pi) * SECTORS).astype(int) % SECTORS)
+    outside = float((rho > 1.15).mean())
+    core = float((rho < 0.35).sum()) / max(math.pi * a * b * 0.35**2, 1.0)
+    gap = float(((rho > 0.38) & (rho < 0.55)).sum()) / max(math.pi * a * b * (0.55**2 - 0.38**2), 1.0)
+    return (sectors.size >= MIN_RING * SECTORS and outside <= MAX_OUTSIDE and core <= MAX_CORE
+            and gap <= MAX_GAP)
+
+
+def _pdf_pages(data: bytes) -> Any:
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(data)
+    try:
+        for i in range(min(len(pdf), MAX_PAGES)):
+            page = pdf[i]
+            try:
+                yield page.render(scale=DPI / 72, rev_byteorder=True).to_numpy()[..., :3]
+            finally:
+                page.close()
+    finally:
+        pdf.close()
+
+
+def _image(data: bytes) -> Any:
+    """An image file scaled to about ``DPI`` for an A4 page (its DPI tag is often missing or wrong)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        if img.width * img.height > MAX_PIXELS:
+            raise ValueError("image too large")
+        scale = DPI * 11.69 / max(img.width, img.height)  # the long side of A4 is 11.69 in
+        small = img.convert("RGB").resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))))
+        return np.asarray(small)
