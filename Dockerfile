@@ -1,12 +1,13 @@
 # xzip-intake worker: `intake run` as a non-root user; database, archive and ledger under /data.
 FROM python:3.11-slim-bookworm
 
-# p7zip-full lets rarfile open .rar attachments (without it they are reported UNREADABLE_FILE).
-# Not pinned: bookworm only ships security fixes for it, and a pin would break the build when
+# p7zip-full lets rarfile open .rar attachments (without it they are reported UNREADABLE_FILE);
+# libgl1 and libglib2.0-0 are what OpenCV (pulled in by the [ocr] extra) links.
+# Not pinned: bookworm only ships security fixes for them, and a pin would break the build when
 # the archive drops the old version.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends p7zip-full \
+    && apt-get install -y --no-install-recommends p7zip-full libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,8 +21,10 @@ COPY pyproject.toml README.md ./
 COPY intake ./intake
 COPY parsers ./parsers
 COPY reports ./reports
-# The runtime dependencies only (no [test] extra); versions are bounded in pyproject.toml.
-RUN pip install --no-cache-dir . \
+# The runtime dependencies and the [ocr] extra (scans read offline, seals detected; no [test] extra);
+# versions are bounded in pyproject.toml (hadolint takes the extra for an unpinned package).
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir '.[ocr]' \
     && groupadd --system --gid 10001 intake \
     && useradd --system --uid 10001 --gid intake --home-dir /data --no-create-home --shell /usr/sbin/nologin intake \
     && mkdir -p /data /config \

@@ -24,28 +24,35 @@ Where the spec is silent:
   ``公司.pdf`` matches nothing).
 - The latest matching form wins, readable or not: a scan sent after a readable
   form makes the project ``SCANNED_FORM`` again, as the district's latest word.
+- A scan read by OCR (``source == "ocr"``) is matched by its content first, then
+  by file name; the rules see it as a scan (``SCANNED_FORM``, nothing judged on
+  its values); its fields fill the row's blanks for staff afterwards and its
+  differences from the row are appended to the SCANNED_FORM text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from intake.config import Config, DistrictConfig
-from intake.models import Code, Ledger, Outcome, Project, StoredAttachment, StoredMessage, UnmatchedForm
+from intake.models import Code, Finding, Ledger, Outcome, Project, StoredAttachment, StoredMessage, UnmatchedForm
 from intake.rules import (
     AMOUNT_FIELD,
     APPLICANT_FIELD,
     CODE_FIELD,
     FormState,
     ProjectFacts,
+    _show,
     agency_overlimit,
     city_share_for,
     converted_invention,
+    find_mismatches,
     funding_split,
     judge,
+    merged_values,
     normalize_code,
     number,
     over_quota,
@@ -57,6 +64,7 @@ from parsers.types import ApplicationForm, DocKind, SummaryRow, SummaryTable
 FORM_TYPES = frozenset({"pdf", "docx"})  # sniffed types a failed file must have to be a would-be form
 _FAILED_STATE = {Code.SCANNED_FORM.value: FormState.SCANNED, Code.UNREADABLE_FILE.value: FormState.UNREADABLE}
 _MIN_STEM = 4  # shortest file-name stem matched inside an applicant's name
+OCR = "ocr"  # ApplicationForm.source of a scan read by OCR (parsers.forms.OCR_SOURCE)
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,8 @@ def _collect(messages: Sequence[StoredMessage], config: Config) -> dict[str, _Ma
                 found.tables.append(_Table(m.uid, m.arrival, a, SummaryTable.from_dict(a.parsed)))
             elif a.kind == DocKind.APPLICATION_FORM and a.parsed is not None:
                 form = ApplicationForm.from_dict(a.parsed)
-                found.forms.append(_Form(m.uid, m.arrival, a, form, FormState.READ))
+                state = FormState.SCANNED if form.source == OCR else FormState.READ  # OCR: for staff only
+                found.forms.append(_Form(m.uid, m.arrival, a, form, state))
             elif a.kind == "error" and a.error_code in _FAILED_STATE and a.sniffed in FORM_TYPES:
                 found.forms.append(_Form(m.uid, m.arrival, a, None, _FAILED_STATE[a.error_code]))
     return out
@@ -223,7 +232,7 @@ def _match(form: _Form, rows: _RowIndex) -> int | None:
         index = rows.by_code.get(code) if code else None
         if index is None and name:
             index = rows.by_name.get(name)
-        if index is not None or code or name:
+        if index is not None or ((code or name) and form.form.source != OCR):  # OCR may misread: name next
             return index
     return _match_file_name(form.attachment.filename, rows)
 
@@ -282,7 +291,7 @@ def _facts(row: SummaryRow, table: _Table, form: _Form | None) -> ProjectFacts:
     if form is None:
         return ProjectFacts.build(row.values, table_file=table.attachment.filename)
     reason = form.attachment.error_reason
-    if form.form is None:
+    if form.form is None or form.state is FormState.SCANNED:
         return ProjectFacts.build(row.values, form_state=form.state, form_file=form.attachment.filename,
                                   form_reason=reason, table_file=table.attachment.filename)
     return ProjectFacts.build(row.values, form.form.fields, form.form.project_type,
@@ -302,13 +311,16 @@ def _project(
     share = city_share_for(values, district.city_share)
     city, rest = funding_split(number(values.get(AMOUNT_FIELD)), share)
     used = [table] + ([form] if form else [])
+    findings = judge(facts, config.rules)
+    if form is not None and form.form is not None and form.form.source == OCR:
+        values, findings = _with_ocr(row, form.form, values, findings)
     return Project(
         number=number_text,
         district=district.name,
         key=project_key(values, row.row_number),
         values=values,
         project_type=facts.project_type,
-        findings=judge(facts, config.rules),
+        findings=findings,
         converted_invention=converted_invention(values, config.rules),
         city_share=share,
         city_amount=city,
@@ -318,6 +330,23 @@ def _project(
         form=form.attachment if form else None,
         formula_text=list(row.formula_text),
     )
+
+
+def _with_ocr(
+    row: SummaryRow, form: ApplicationForm, values: dict[str, Any], findings: list[Finding]
+) -> tuple[dict[str, Any], list[Finding]]:
+    """A scan read by OCR: its fields fill the row's blanks for staff (after every per-project rule
+    and the funding split were judged on the row alone), and where it differs from the row, a note
+    is added to the SCANNED_FORM finding's text (review; never a finding of its own)."""
+    filled = merged_values(values, form.fields, form.project_type)  # the row's values stay; blanks filled
+    differences = find_mismatches(row.values, form.fields, form.project_type)
+    if not differences:
+        return filled, findings
+    note = "；".join(f"{d.field}：汇总表{_show(d.field, d.row_value)}，OCR识别为{_show(d.field, d.form_value)}"
+                    for d in differences)
+    text = f"OCR识别结果与汇总表不一致（仅供人工核对）：{note}。"
+    return filled, [replace(f, message=f"{f.message}\n{text}") if f.code is Code.SCANNED_FORM else f
+                    for f in findings]
 
 
 def _add_cross_findings(projects: list[Project], config: Config, quotas: dict[str, int]) -> None:

@@ -448,7 +448,9 @@ def _read_document(data: bytes, filename: str, sniffed: str) -> dict[str, Any]:
     try:
         doc = parse_document(data, filename, sniffed)
     except ParseError as e:
-        return {"kind": "error", "error_code": e.code, "error_reason": e.reason}
+        seal = getattr(e, "seal", None)  # a scan keeps what the seal check saw (ledger column 盖章)
+        return {"kind": "error", "error_code": e.code, "error_reason": e.reason,
+                **({"parsed": {"seal": seal}} if seal is not None else {})}
     except Exception as e:  # a parser bug must not lose the message (logged)
         log.exception("parser failed on %s", filename)
         return {"kind": "error", "error_code": "UNREADABLE_FILE", "error_reason": f"文件无法解析（{type(e).__name__}）"}

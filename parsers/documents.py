@@ -5,11 +5,13 @@ type, never the file name alone) and hands them to the parser that can read
 them: spreadsheets to ``parsers.spreadsheet``, PDF and Word files to
 ``parsers.forms``. It returns a ``SummaryTable``, an ``ApplicationForm`` or
 ``None`` (a readable file that is neither), or raises ``ParseError``.
+A PDF form, read or scanned, is also checked for a red seal (``parsers.seal``;
+``seal`` on the form or on the ``ScannedFormError``).
 """
 
 from __future__ import annotations
 
-from parsers.types import ParsedDocument, ParseError
+from parsers.types import ParsedDocument, ParseError, ScannedFormError
 
 SPREADSHEETS = frozenset({"xlsx", "xlsm", "xls"})
 FORMS = frozenset({"pdf", "docx"})
@@ -34,9 +36,26 @@ def parse_document(data: bytes, filename: str, sniffed: str) -> ParsedDocument:
     if sniffed in FORMS:
         from parsers.forms import parse_form
 
-        return parse_form(data, filename, sniffed)
+        try:
+            form = parse_form(data, filename, sniffed)
+        except ScannedFormError as e:
+            e.seal = _seal(data, sniffed)
+            raise
+        if form is not None:
+            form.seal = _seal(data, sniffed)
+        return form
     if encrypted_office(data):
         raise ParseError(filename, "文件已加密（设置了打开密码），请取消密码后重新发送")
     if sniffed == LEGACY_WORD:
         raise ParseError(filename, "旧版 Word（.doc）文件无法读取，请另存为 .docx 或 PDF 后重新发送")
     return None
+
+
+def _seal(data: bytes, sniffed: str) -> bool | None:
+    """A red seal on a PDF (information for staff, ``parsers.seal``); ``None``: not checked (Word files,
+    or no ``ocr`` extra)."""
+    if sniffed != "pdf":
+        return None
+    from parsers import seal
+
+    return seal.detect(data, sniffed)

@@ -6,9 +6,8 @@ ship inside its wheel, run by onnxruntime on the CPU. No network, no service. It
 
 Sized for the parser child (one core, a few hundred MB):
 
-- a PDF page is rendered by pypdfium2 at ``DPI`` in grey; the red of a seal is dropped by reading
-  the red channel (red ink is bright there, black print stays dark), so a seal over a label does
-  not hide it;
+- a PDF page is rendered by pypdfium2 at ``DPI``; red ink (a seal, a red note) is dropped
+  (``_drop_red``), so a seal over a label does not hide it;
 - blank margins are cropped; detection runs on the page scaled down to ``DET_SIDE`` pixels on its
   long side (text lines stay well above the detector's smallest size), and each line found is cut
   from the full-resolution page for recognition, so accuracy does not pay for the smaller detector
@@ -33,6 +32,7 @@ DET_SIDE = 1120  # 960 loses lone digits; 1280 costs 25 % more for nothing
 MAX_PIXELS = 40_000_000  # an image input larger than this is refused before decoding
 MIN_SCORE = 0.5  # below it a box is dropped (specks, the seal's star), unless it is a lone 0
 MAX_PAGES = 30
+RED_INK = 50  # red minus the larger of green and blue above which a pixel is red ink
 SHORT = 1.5  # a box narrower than this many heights holds a character or two
 EDGE_MARKS = "[]|.,:;'\"` "
 ROUND = frozenset({"o", "O", "。", "〇", "○", "Ｏ", "ｏ", "°"})
@@ -68,7 +68,6 @@ def engine() -> Any:
 
 def pdf_pages(data: bytes, max_pages: int = MAX_PAGES) -> Iterator[Any]:
     """A PDF's pages as grey numpy arrays at ``DPI``, seal red dropped, one at a time."""
-    import numpy as np
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(data)
@@ -79,7 +78,7 @@ def pdf_pages(data: bytes, max_pages: int = MAX_PAGES) -> Iterator[Any]:
                 rgb = page.render(scale=DPI / 72).to_numpy()
             finally:
                 page.close()
-            yield np.ascontiguousarray(rgb[..., 2])  # pdfium renders BGR: index 2 is red
+            yield _drop_red(rgb[..., 2], rgb[..., :2].max(axis=2))  # pdfium renders BGR
     finally:
         pdf.close()
 
@@ -92,7 +91,19 @@ def image_page(data: bytes) -> Any:
     with Image.open(io.BytesIO(data)) as img:
         if img.width * img.height > MAX_PIXELS:
             raise ValueError("image too large")
-        return np.asarray(img.convert("RGB"))[..., 0].copy()
+        rgb = np.asarray(img.convert("RGB"))
+    return _drop_red(rgb[..., 0], rgb[..., 1:].max(axis=2))
+
+
+def _drop_red(red: Any, others: Any) -> Any:
+    """The page in grey without red ink: the red channel (black print stays dark, red ink is light
+    there), and red ink (red well above green and blue) made white. Red over black print is dark in
+    every channel, so a seal over a label leaves the label."""
+    import numpy as np
+
+    grey = red.copy()
+    grey[red.astype(np.int16) - others > RED_INK] = 255
+    return grey
 
 
 def read_page(grey: Any) -> list[Box]:

@@ -43,7 +43,7 @@ def detect(data: bytes, sniffed: str) -> bool | None:
     try:
         pages = _pdf_pages(data) if sniffed == "pdf" else [_image(data)]
         return any(page_has_seal(rgb) for rgb in pages)
-    except Exception:  # a file the parsers could read but the renderer cannot: not checked
+    except Exception:  # noqa: BLE001 - a file pdfplumber read but the renderer cannot: not checked
         return None
 
 

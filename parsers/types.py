@@ -32,6 +32,7 @@ class ScannedFormError(ParseError):
     """A PDF form with no text layer (and no successful OCR)."""
 
     code = "SCANNED_FORM"
+    seal: bool | None = None  # set by parsers.documents: a red seal seen on the scan (None: not checked)
 
 
 class DocKind(StrEnum):

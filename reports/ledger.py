@@ -46,6 +46,7 @@ from intake.models import (
     ReplyState,
     Severity,
     Status,
+    StoredAttachment,
     StoredMessage,
 )
 from reports.labels import STATUS_ORDER, attachment_line, ledger_time
@@ -54,7 +55,7 @@ PROJECT_HEADERS = (
     "受理编号", "区县", "项目名称", "牵头申报单位", "统一社会信用代码", "单位性质", "项目类别",
     "技术领域", "合作服务机构", "有效专利数", "有效发明专利数", "PCT申请数", "折算有效发明专利数",
     "申请资助金额（万元）", "市级承担（万元）", "区级承担（万元）", "状态", "问题代码", "问题说明",
-    "来件时间", "来源邮件", "申报书文件",
+    "来件时间", "来源邮件", "申报书文件", "识别方式", "盖章",
 )
 MESSAGE_HEADERS = (
     "UID", "Message-ID", "发件人", "区县", "主题", "收到时间", "附件", "处理结果", "问题代码",
@@ -98,7 +99,7 @@ REPLY_STATE_TEXT = {ReplyState.QUEUED: "待发送", ReplyState.SENDING: "发送�
                     ReplyState.DRY_RUN: "试运行，未发送"}
 MIN_WIDTH, MAX_WIDTH, HEADER_WIDTH = 8, 40, 12  # a longer header wraps
 LINE_HEIGHT, MAX_LINES = 15, 20  # points a line at the default 11 pt font; Excel caps a row at 409
-PAPER_A3, PAPER_A4 = 8, 9  # the 22 columns of 项目台账 are legible on A3 only
+PAPER_A3, PAPER_A4 = 8, 9  # the 24 columns of 项目台账 are legible on A3 only
 
 
 class Link(NamedTuple):
@@ -177,7 +178,18 @@ def _project_row(p: Project, by_uid: Mapping[int, StoredMessage], tz: tzinfo, li
         _money(p.city_amount), _money(p.district_amount),
         p.status.value, finding_codes(p.findings), "\n".join(f.message for f in p.findings),
         ledger_time(p.arrival, tz), _sources(p.source_uids, by_uid), _form_link(p, link_prefix),
+        *form_reading(p.form),
     ]
+
+
+def form_reading(form: StoredAttachment | None) -> tuple[str, str]:
+    """识别方式 (文字层 / OCR / 未能识别) and 盖章 (检测到 / 未检测到; blank: not checked) of a project's form."""
+    if form is None:
+        return "", ""
+    parsed = form.parsed or {}
+    how = "未能识别" if form.kind == "error" else ("OCR" if parsed.get("source") == "ocr" else "文字层")
+    seal = parsed.get("seal")
+    return how, "" if seal is None else ("检测到" if seal else "未检测到")
 
 
 def message_table(

@@ -46,7 +46,7 @@ UPGRADE_ONLY = ("已通过市级验收", "承担省级项目")
 
 def _expected(name: str, fields: dict[str, Any], project_type: str, pages_read: int, suffix: str) -> dict:
     return {"filename": f"{name}.{suffix}", "project_type": project_type, "fields": fields,
-            "pages_read": pages_read, "kind": "application_form"}
+            "pages_read": pages_read, "kind": "application_form", "source": "text", "seal": None}
 
 
 def _variants() -> tuple[dict, dict]:
