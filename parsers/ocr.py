@@ -225,8 +225,28 @@ def rows(boxes: list[Box]) -> list[list[Box]]:
 
 
 def page_items(boxes: list[Box]) -> list[str | list[str]]:
-    """A page as the form reader's items: a row of one box is a text line, a row of several its cells."""
-    return [r[0].text if len(r) == 1 else [b.text for b in r] for r in rows(boxes)]
+    """A page as the form reader's items: a row of one box is a text line, a row of several its cells.
+
+    A lone box right under the last cell of a row of several, starting where that cell starts, is
+    the cell's text wrapping onto a second line: it is joined to the cell.
+    """
+    items: list[str | list[str]] = []
+    last: list[Box] | None = None
+    for row in rows(boxes):
+        if len(row) == 1 and last is not None and _continues(last[-1], row[0]):
+            cells = items[-1]
+            assert isinstance(cells, list)
+            cells[-1] += row[0].text
+            last = [*last[:-1], row[0]]
+            continue
+        items.append(row[0].text if len(row) == 1 else [b.text for b in row])
+        last = row if len(row) > 1 else None
+    return items
+
+
+def _continues(cell: Box, box: Box) -> bool:
+    height = cell.bottom - cell.top
+    return abs(box.x0 - cell.x0) < 0.6 * height and 0 < box.top - cell.bottom < 0.6 * height
 
 
 def document_pages(data: bytes, sniffed: str, max_pages: int = MAX_PAGES) -> Iterator[list[str | list[str]]]:
