@@ -32,7 +32,8 @@ DET_SIDE = 1120  # 960 loses lone digits; 1280 costs 25 % more for nothing
 MAX_PIXELS = 40_000_000  # an image input larger than this is refused before decoding
 MIN_SCORE = 0.5  # below it a box is dropped (specks, the seal's star), unless it is a lone 0
 MAX_PAGES = 30
-RED_INK = 50  # red minus the larger of green and blue above which a pixel is red ink
+RED_INK = 40  # red minus the larger of green and blue above which a pixel is red ink
+RED_LIGHT = 120  # ...and whose red is at least this light: print under a seal is dark in red too
 SHORT = 1.5  # a box narrower than this many heights holds a character or two
 EDGE_MARKS = "[]|.,:;'\"` "
 ROUND = frozenset({"o", "O", "。", "〇", "○", "Ｏ", "ｏ", "°"})
@@ -97,12 +98,12 @@ def image_page(data: bytes) -> Any:
 
 def _drop_red(red: Any, others: Any) -> Any:
     """The page in grey without red ink: the red channel (black print stays dark, red ink is light
-    there), and red ink (red well above green and blue) made white. Red over black print is dark in
-    every channel, so a seal over a label leaves the label."""
+    there), and red ink (light in red, red well above green and blue) made white. Red over black
+    print stays dark in the red channel, so a seal over a label leaves the label."""
     import numpy as np
 
     grey = red.copy()
-    grey[red.astype(np.int16) - others > RED_INK] = 255
+    grey[(red > RED_LIGHT) & (red.astype(np.int16) - others > RED_INK)] = 255
     return grey
 
 
@@ -245,8 +246,8 @@ def page_items(boxes: list[Box]) -> list[str | list[str]]:
 
 
 def _continues(cell: Box, box: Box) -> bool:
-    height = cell.bottom - cell.top
-    return abs(box.x0 - cell.x0) < 0.6 * height and 0 < box.top - cell.bottom < 0.6 * height
+    height = min(cell.bottom - cell.top, box.bottom - box.top)  # of a tilted box, about the line's
+    return abs(box.x0 - cell.x0) < 0.6 * height and 0.5 * height < box.row_y - cell.row_y < 1.8 * height
 
 
 def document_pages(data: bytes, sniffed: str, max_pages: int = MAX_PAGES) -> Iterator[list[str | list[str]]]:
