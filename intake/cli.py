@@ -35,8 +35,20 @@ def open_store(cfg: Config) -> Store:
     return Store(cfg.paths.data_dir / "intake.db")
 
 
+def check_templates(cfg: Config) -> None:
+    """Render every template on a sample before any mail is touched; a broken one is a config error."""
+    from intake.poll.reply import check_templates as render_samples
+
+    try:
+        render_samples(cfg)
+    except Exception as e:  # whatever the template engine raises, said in one line
+        where = cfg.paths.templates_dir or "the built-in templates"
+        raise ConfigError(f"templates in {where} do not render: {type(e).__name__}: {e}") from e
+
+
 def cmd_poll(args: argparse.Namespace) -> int:
     cfg = load_config(Path(args.config))
+    check_templates(cfg)
     from intake.worker import Worker
 
     with poll_lock(cfg.paths.data_dir), open_store(cfg) as store:
@@ -44,36 +56,47 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return 0
 
 
+TEST_INTERVAL_ENV = "INTAKE_TEST_INTERVAL_SECONDS"  # tests only: poll every N seconds instead of minutes
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    """Poll at start and then every interval until SIGTERM/SIGINT, which let the poll in progress finish.
+
+    The poll runs in this (the main) thread, where the store was opened: APScheduler's debug executor runs
+    the job in the scheduler's own loop instead of a pool thread (SQLite objects are bound to their thread).
+    """
+    from datetime import datetime
+
+    from apscheduler.executors.debug import DebugExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     cfg = load_config(Path(args.config))
+    check_templates(cfg)
     from intake.worker import Worker
 
+    seconds = int(os.environ.get(TEST_INTERVAL_ENV) or 0) or cfg.schedule.interval_minutes * 60
     with poll_lock(cfg.paths.data_dir), open_store(cfg) as store:
         worker = Worker(cfg, store, dry_run=args.dry_run)
-        scheduler = BlockingScheduler(timezone=cfg.campaign.tz)
+        scheduler = BlockingScheduler(timezone=cfg.campaign.tz, executors={"default": DebugExecutor()})
 
         def job() -> None:
             try:
                 worker.poll()
-            except MailboxError as e:
-                log.error("poll failed, will retry at the next interval: %s", e)
-            except Exception:
-                log.exception("poll failed unexpectedly; will retry at the next interval")
+            except Exception as e:  # one failed poll must not end the worker
+                log.error("poll failed, next poll in %d s: %s: %s", seconds, type(e).__name__, e)
+                log.debug("poll failure traceback", exc_info=True)
 
-        from datetime import datetime
-
-        scheduler.add_job(job, "interval", minutes=cfg.schedule.interval_minutes, max_instances=1,
-                          coalesce=True, next_run_time=datetime.now(cfg.campaign.tz), id="poll")
+        scheduler.add_job(job, "interval", seconds=seconds, max_instances=1, coalesce=True,
+                          next_run_time=datetime.now(cfg.campaign.tz), id="poll", misfire_grace_time=None)
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %s: stopping after the current poll", signal.Signals(signum).name)
-            scheduler.shutdown(wait=False)
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        log.info("worker started: polling %s every %d min", cfg.mailbox.folder, cfg.schedule.interval_minutes)
+        log.info("worker started: polling %s every %d s", ", ".join(cfg.mailbox.folders), seconds)
         scheduler.start()
         log.info("worker stopped")
     return 0
