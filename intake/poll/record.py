@@ -137,6 +137,8 @@ def read_documents(files: Sequence[tuple[bytes, str, str]]) -> list[dict[str, An
 
     The one seam for document reading: a process pool with memory and time limits replaces this body.
     """
+    if files:
+        failpoint("reading_documents")  # tests: a parser that kills the process
     return [_read_document(data, filename, sniffed) for data, filename, sniffed in files]
 
 
