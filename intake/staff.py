@@ -79,16 +79,7 @@ def build_digest_mail(
     if not to:
         raise ValueError("a digest needs at least one recipient")
     local = now.astimezone(tz)
-    sender_address = _address(sender)
-    msg = EmailMessage()
-    msg["From"] = sender_address
-    msg["To"] = [_address(a) for a in to]
-    msg["Subject"] = f"【xzip-intake】{campaign}申报情况日报 {local:%Y-%m-%d}"
-    msg["Date"] = format_datetime(local)
-    msg["Message-ID"] = make_msgid(idstring="digest", domain=domain or sender_address.domain or "localhost")
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Intake-Outcome"] = "digest"
+    msg = _staff_mail("digest", f"【xzip-intake】{campaign}申报情况日报 {local:%Y-%m-%d}", sender, to, local, domain)
     msg.set_content(_text(campaign, local), subtype="plain", charset="utf-8", cte="base64")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
     return msg
@@ -158,21 +149,29 @@ def build_alert_mail(
 ) -> EmailMessage:
     """One plain-text mail listing each item, grouped by kind, with since when."""
     local = now.astimezone(tz)
-    sender_address = _address(sender)
-    msg = EmailMessage()
-    msg["From"] = sender_address
-    msg["To"] = [_address(a) for a in to]
-    msg["Subject"] = f"【xzip-intake】需要人工处理（{len(troubles)}项）：{campaign}"
-    msg["Date"] = format_datetime(local)
-    msg["Message-ID"] = make_msgid(idstring="alert", domain=sender_address.domain or "localhost")
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Intake-Outcome"] = "alert"
+    msg = _staff_mail("alert", f"【xzip-intake】需要人工处理（{len(troubles)}项）：{campaign}", sender, to, local)
     lines = [f"{campaign}收件程序有以下情况需要人工处理（{local:%Y-%m-%d %H:%M}）：", ""]
     lines += [f"- {t.line_zh(tz)}" for t in troubles]
     lines += ["", "详情可在服务器上运行 intake status 查看。同一类情况每小时最多提醒一次。",
               "本邮件由 xzip-intake 自动发送，请勿直接回复。"]
     msg.set_content("\n".join(lines) + "\n", subtype="plain", charset="utf-8", cte="base64")
+    return msg
+
+
+def _staff_mail(
+    kind: str, subject: str, sender: str, to: Sequence[str], local: datetime, domain: str | None = None
+) -> EmailMessage:
+    """The headers of a mail to staff (``X-Intake-Outcome: kind``), generated, never to be answered."""
+    sender_address = _address(sender)
+    msg = EmailMessage()
+    msg["From"] = sender_address
+    msg["To"] = [_address(a) for a in to]
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(local)
+    msg["Message-ID"] = make_msgid(idstring=kind, domain=domain or sender_address.domain or "localhost")
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Intake-Outcome"] = kind
     return msg
 
 

@@ -322,6 +322,8 @@ class ImapIdProxy:
     connection sent are kept in ``id_commands`` so tests can check them.
     """
 
+    relay: type[_Relay]  # set below the class: how each connection is relayed (a subclass may refuse more)
+
     def __init__(self, upstream_port: int, upstream_host: str = HOST) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.host = HOST
@@ -361,7 +363,7 @@ class ImapIdProxy:
                 continue
             with self._lock:
                 self._sockets += [client, server]
-            _Relay(self, client, server).start()
+            self.relay(self, client, server).start()
 
 
 class _Relay:
@@ -420,6 +422,9 @@ class _Relay:
         for s in (self.client, self.server):
             with suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
+
+
+ImapIdProxy.relay = _Relay
 
 
 # -- SMTP ------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -75,18 +74,7 @@ class RefusingImapProxy(ImapIdProxy):
     """Relays to Dovecot but answers NO to every STORE and MOVE while ``refusing`` is true."""
 
     refusing = True
-
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream, 10)
-            with self._lock:
-                self._sockets += [client, server]
-            _RefusingRelay(self, client, server).start()
+    relay = _RefusingRelay
 
 
 @pytest.fixture
