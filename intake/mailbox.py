@@ -364,15 +364,13 @@ class Mailbox:
                      outcome: str | None = None) -> bool:
         """Whether ``folder`` holds a message with Message-ID ``message_id``, or one answering
         ``in_reply_to`` with header ``X-Intake-Outcome: outcome`` (both given). The current folder is
-        selected again afterwards. A folder that does not exist holds nothing."""
+        selected again afterwards. A folder that does not exist, or empty values, find nothing."""
         searches: list[list[tuple[str, str]]] = []
         if message_id:
             searches.append([("Message-ID", message_id)])
         if in_reply_to and outcome:
             searches.append([("X-Intake-Outcome", outcome), ("In-Reply-To", in_reply_to)])
-        if not searches:
-            raise ValueError("find_replies needs message_id, or in_reply_to with outcome")
-        if not self.folder_exists(folder):
+        if not searches or not self.folder_exists(folder):
             return False
         current = self.folder
         try:
