@@ -13,7 +13,7 @@ or be missing. Pure functions: no sockets here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 Value = bytes | int | None | list["Value"]
@@ -21,6 +21,7 @@ Value = bytes | int | None | list["Value"]
 _START = re.compile(rb"^(\d+) \(")
 _NUMBER = re.compile(rb"\d+")
 _LITERAL = re.compile(rb"~?\{(\d+)\+?\}\r\n")
+_LITERAL_REF = re.compile(rb"~?\{(\d+)\+?\}\0(\d+)\0")
 
 
 class FetchParseError(ValueError):
@@ -44,11 +45,12 @@ def fetch_items(data: Iterable[bytes | tuple[bytes, bytes] | None]) -> list[Fetc
     """The responses in imaplib's ``data`` of a (UID) FETCH, merged per sequence number, in order seen.
 
     Elements that are not FETCH responses (``None``, stray lines) are skipped; a response that does
-    not parse raises ``FetchParseError``.
+    not parse raises ``FetchParseError``. Literal values (bodies) are the very ``bytes`` objects imaplib
+    read: never copied, so a batch of bodies is held once.
     """
     merged: dict[int, FetchResponse] = {}
-    for raw in _responses(data):
-        response = parse_response(raw)
+    for text, literals in _responses(data):
+        response = parse_response(text, literals)
         if response.seq in merged:
             merged[response.seq].items.update(response.items)
         else:
@@ -56,28 +58,34 @@ def fetch_items(data: Iterable[bytes | tuple[bytes, bytes] | None]) -> list[Fetc
     return list(merged.values())
 
 
-def _responses(data: Iterable[bytes | tuple[bytes, bytes] | None]) -> list[bytes]:
-    """Whole responses (``seq (items)``) with their literals spliced back in as ``{n}\\r\\n<bytes>``."""
-    out: list[bytearray] = []
+def _responses(data: Iterable[bytes | tuple[bytes, bytes] | None]) -> list[tuple[bytes, list[bytes]]]:
+    """Whole responses as (text, literals): in the text each literal is ``{n}`` followed by ``\0i\0``,
+    its index in literals (NUL never occurs in a server's text outside a literal)."""
+    out: list[tuple[bytearray, list[bytes]]] = []
     for element in data:
         if element is None:
             continue
         text, literal = (element[0], element[1]) if isinstance(element, tuple) else (element, None)
         # A new response starts with its sequence number; the rest of a line after a literal does not.
         if _START.match(text) or not out:
-            out.append(bytearray())
-        out[-1] += text
+            out.append((bytearray(), []))
+        out[-1][0].extend(text)
         if literal is not None:
-            out[-1] += b"\r\n" + literal
-    return [bytes(r) for r in out if _START.match(r)]
+            out[-1][0].extend(b"\0%d\0" % len(out[-1][1]))
+            out[-1][1].append(literal)
+    return [(bytes(text), literals) for text, literals in out if _START.match(text)]
 
 
-def parse_response(raw: bytes) -> FetchResponse:
-    """``b'3 (UID 12 FLAGS (\\\\Seen) BODY[] {5}\\r\\nhello)'`` → ``FetchResponse(3, {...})``."""
+def parse_response(raw: bytes, literals: Sequence[bytes] = ()) -> FetchResponse:
+    """``b'3 (UID 12 FLAGS (\\Seen) BODY[] {5}\r\nhello)'`` → ``FetchResponse(3, {...})``.
+
+    Literals are either inline (``{n}\r\n`` and n bytes) or references into ``literals``
+    (``{n}\0i\0``, as ``fetch_items`` writes them).
+    """
     start = _START.match(raw)
     if not start:
         raise FetchParseError(f"not a FETCH response: {raw[:80]!r}")
-    reader = _Reader(raw, start.end())
+    reader = _Reader(raw, start.end(), literals)
     items: dict[str, Value] = {}
     while True:
         reader.skip_spaces()
@@ -92,9 +100,10 @@ def parse_response(raw: bytes) -> FetchResponse:
 class _Reader:
     """A cursor over one response's bytes."""
 
-    def __init__(self, raw: bytes, pos: int) -> None:
+    def __init__(self, raw: bytes, pos: int, literals: Sequence[bytes] = ()) -> None:
         self.raw = raw
         self.pos = pos
+        self.literals = literals
 
     def peek(self) -> bytes:
         if self.pos >= len(self.raw):
@@ -166,6 +175,13 @@ class _Reader:
             out += char
 
     def _literal(self) -> bytes:
+        ref = _LITERAL_REF.match(self.raw, self.pos)
+        if ref:
+            index = int(ref[2])
+            if index >= len(self.literals) or len(self.literals[index]) != int(ref[1]):
+                raise FetchParseError(f"literal {index} does not match its announced size: {self.raw[:80]!r}")
+            self.pos = ref.end()
+            return self.literals[index]
         match = _LITERAL.match(self.raw, self.pos)
         if not match:
             raise FetchParseError(f"bad literal at {self.pos}: {self.raw[:80]!r}")
