@@ -137,7 +137,7 @@ class Mailbox:
     def __enter__(self) -> Mailbox:
         try:
             self._connect()
-        except IMAP_ERRORS as e:
+        except (*IMAP_ERRORS, ValueError) as e:  # ValueError: imap-tools refuses STARTTLS on port 993
             self.close()
             raise MailboxError(f"IMAP {self.cfg.host}:{self.cfg.port}: {_reason(e, 'mailbox.ca_file')}") from e
         return self
