@@ -255,12 +255,16 @@ class Store:
 
     # -- schema -----------------------------------------------------------
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        """Apply each missing migration in its own write transaction, reading ``user_version`` inside it:
+        of two processes upgrading at once, the second waits for the lock and then sees the new version."""
+        while True:
             with self.transaction():
-                for statement in _statements(script):
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if version >= len(MIGRATIONS):
+                    return
+                for statement in _statements(MIGRATIONS[version]):
                     self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number}")
+                self.db.execute(f"PRAGMA user_version = {version + 1}")
 
     @property
     def schema_version(self) -> int:
@@ -528,6 +532,15 @@ class Store:
             (folder, uidvalidity, uid),
         ).fetchone()
         return (int(row[0]), str(row[1])) if row else (0, "")
+
+    def note_missing(self, folder: str, uidvalidity: int, uid: int, reason: str) -> None:
+        """Remember a UID the server did not answer for (no attempt counted), so the next poll asks again."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO failures VALUES (?, ?, ?, 0, ?) ON CONFLICT (folder, uidvalidity, uid) "
+                "DO UPDATE SET last_error = excluded.last_error",
+                (folder, uidvalidity, uid, reason),
+            )
 
     def note_attempt_error(self, folder: str, uidvalidity: int, uid: int, error: str) -> None:
         """Why the attempt counted by ``note_attempt`` failed."""

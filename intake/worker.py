@@ -7,6 +7,7 @@ order to follow a message: fetch → record → reply → resolve → send → m
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from intake.poll.send import retry_delay
 from intake.store import Store, now_utc
 
 __all__ = ["MAX_ATTEMPTS", "PollSummary", "Worker", "retry_delay"]
+log = logging.getLogger("intake")
 
 
 class Worker:
@@ -43,6 +45,8 @@ class Worker:
         self.mailbox_factory = mailbox_factory
         extra = {"mailer_factory": mailer_factory} if mailer_factory is not None else {}
         self.ctx = PollContext.of(config, store, clock=clock, dry_run=dry_run, **extra)
+        if removed := self.ctx.archive.remove_stale_temp():
+            log.info("removed %d temporary files left by an interrupted writer", removed)
 
     def poll(self) -> PollSummary:
         """One poll. Raises ``MailboxError`` when the mailbox cannot be reached."""

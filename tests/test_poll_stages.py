@@ -3,7 +3,6 @@ counted before parsing, replies rendered apart from recording, alerts to staff."
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sqlite3
 import subprocess
@@ -12,8 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import openpyxl
-import pytest
-from servers import HOST, ImapIdProxy, _Relay
+from servers import reorder_fetch
 from support import SENDERS, config_toml, make_config, on_time, plain_mail
 
 from intake.compose import compose
@@ -55,39 +53,12 @@ def rows(cfg: Config, sql: str) -> list[tuple]:
         return db.execute(sql).fetchall()
 
 
-# -- a server that refuses STORE and MOVE ------------------------------------------------------
-
-
-class _RefusingRelay(_Relay):
-    def _allowed(self, line: bytes) -> bool:
-        words = line.split()
-        name = b" ".join(w.upper() for w in words[1:3])
-        if self.proxy.refusing and (name in (b"UID STORE", b"UID MOVE") or name[:5] in (b"STORE", b"MOVE ")):
-            self.proxy.rejected.append(line.rstrip())
-            with self.to_client:
-                self.client.sendall(words[0] + b" NO [CANNOT] refused on purpose by the test\r\n")
-            return False
-        return super()._allowed(line)
-
-
-class RefusingImapProxy(ImapIdProxy):
-    """Relays to Dovecot but answers NO to every STORE and MOVE while ``refusing`` is true."""
-
-    refusing = True
-    relay = _RefusingRelay
-
-
-@pytest.fixture
-def refusing_imap(imap_account):
-    proxy = RefusingImapProxy(imap_account.port, imap_account.host).start()
-    yield dataclasses.replace(imap_account, host=HOST, port=proxy.port, proxy=proxy)
-    proxy.stop()
-
-
-def test_refused_flag_and_move_fail_alone_and_are_done_later(refusing_imap, smtp_server, tmp_path: Path) -> None:
+def test_refused_flag_and_move_fail_alone_and_are_done_later(relayed_imap, smtp_server, tmp_path: Path) -> None:
     """With STORE/MOVE refused, new district mail is still recorded and answered; the mailbox step is recorded
     failing since its first failure, shown by the digest and status (exit 7 after an hour, with an alert), and
     done by the first poll after the server accepts again."""
+    refusing_imap = relayed_imap
+    refusing_imap.relay.refuse("UID STORE").refuse("UID MOVE").refuse("STORE").refuse("MOVE")
     cfg = config_for(refusing_imap, tmp_path, smtp_server, processed_folder="已处理",
                      tables={"staff": {"report_to": ["staff@example.cn"], "report_hour": 23}})
     real_now = datetime.now(UTC)
@@ -96,7 +67,7 @@ def test_refused_flag_and_move_fail_alone_and_are_done_later(refusing_imap, smtp
     first = poll(cfg, clock=lambda: now[0])
     assert first.outcomes == {Outcome.PROCESSED: 1} and first.sent == 1
     assert first.failed_steps == ["mailbox_actions:INBOX"]
-    assert refusing_imap.proxy.rejected, "the proxy must have refused something"
+    assert refusing_imap.relay.refused, "the relay must have refused something"
     assert "mailbox_actions:INBOX" in (cfg.paths.data_dir / "digest.html").read_text(encoding="utf-8")
     with Store(cfg.paths.data_dir / "intake.db") as store:
         early = status(cfg, store, now[0] + timedelta(minutes=1))
@@ -117,7 +88,7 @@ def test_refused_flag_and_move_fail_alone_and_are_done_later(refusing_imap, smtp
     assert "mailbox_actions:INBOX" in alert.get_body().get_content()
     assert len(refusing_imap.uids("INBOX")) == 2
 
-    refusing_imap.proxy.refusing = False
+    refusing_imap.relay.allow_all()
     third = poll(cfg, clock=lambda: now[0])
     assert third.failed_steps == [] and third.moved == 2
     assert refusing_imap.uids("INBOX") == [] and len(refusing_imap.uids("已处理")) == 2
@@ -319,3 +290,18 @@ def test_no_alert_and_healthy_when_nothing_needs_a_person(imap_account, smtp_ser
     assert replies(smtp_server, "alert") == []
     with Store(cfg.paths.data_dir / "intake.db") as store:
         assert status(cfg, store, datetime.now(UTC)).exit_code == HEALTHY
+
+
+def test_a_uid_the_server_left_out_is_asked_for_again(relayed_imap, tmp_path: Path) -> None:
+    """A UID whose FETCH answer comes back incomplete is not skipped once higher UIDs are recorded: the next
+    poll asks for it again and records it."""
+    relayed_imap.append_many([(plain_mail(i), on_time()) for i in range(1, 4)])
+    drop_date = reorder_fetch(["UID"], drop=["INTERNALDATE"])
+    relayed_imap.relay.rewrite = lambda line: drop_date(line) if b"(UID 1 " in line else line
+    cfg = config_for(relayed_imap, tmp_path)
+    first = poll(cfg)
+    assert rows(cfg, "SELECT uid FROM messages ORDER BY uid") == [(2,), (3,)] and first.new == 3
+    relayed_imap.relay.rewrite = None
+    second = poll(cfg)
+    assert second.new == 1 and rows(cfg, "SELECT uid FROM messages ORDER BY uid") == [(1,), (2,), (3,)]
+    assert rows(cfg, "SELECT * FROM failures") == []

@@ -3,8 +3,10 @@
 New means a UID above the highest recorded for this folder and UIDVALIDITY (or one whose earlier attempt
 failed), and not recorded yet. When the server renumbered the folder (a new UIDVALIDITY), messages already
 recorded are re-attached by Message-ID instead of being done again. Messages over the size limit are
-returned apart, to be recorded as ``error`` without fetching their bodies. Bodies come in batches
-(``mailbox.batch_size``) as the caller consumes them, so a backlog never sits in memory at once.
+returned apart, to be recorded as ``error`` without fetching their bodies. A UID the server does not answer
+for is logged and remembered, so the next poll asks for it again even after higher UIDs are recorded.
+Bodies come in batches (``mailbox.batch_size`` and ``max_fetch_bytes``) as the caller consumes them, so a
+backlog never sits in memory at once.
 """
 
 from __future__ import annotations
@@ -46,9 +48,13 @@ def new_mail(ctx: PollContext, mb: Mailbox, folder: str) -> NewMail:
     found.count = len(todo)
     if not todo:
         return found
-    metas = mb.meta(todo)
+    def missing(uid: int, reason: str) -> None:
+        log.warning("%s uid=%s: %s; asked again at the next poll", folder, uid, reason)
+        ctx.store.note_missing(folder, validity, uid, reason)
+
+    metas = mb.meta(todo, on_missing=missing)
     found.too_big = [m for m in metas if m.size > MAX_MESSAGE_BYTES]
-    found.bodies = mb.fetch([m for m in metas if m.size <= MAX_MESSAGE_BYTES])
+    found.bodies = mb.fetch([m for m in metas if m.size <= MAX_MESSAGE_BYTES], on_missing=missing)
     return found
 
 
