@@ -51,7 +51,8 @@ def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_FORMATTER)
     root = logging.getLogger()
-    for old in root.handlers[:]:
+    # our stderr handler from an earlier main() in this process goes; other handlers (pytest's, the log file) stay
+    for old in [h for h in root.handlers if h.formatter is _FORMATTER and type(h) is logging.StreamHandler]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
