@@ -1,6 +1,6 @@
 """One poller at a time: an exclusive lock on ``<data_dir>/intake.lock``.
 
-``filelock`` takes the operating system's own lock (``flock`` on Linux and macOS, ``msvcrt.locking`` on
+``filelock`` takes the operating system's own lock (``flock`` on Linux and macOS, the Win32 file lock on
 Windows), so the lock is released by the kernel when the process dies, however it dies: no stale lock
 file to clean up after a crash or a power cut.
 """
