@@ -331,6 +331,9 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
 
     mb, sm = tables["mailbox"], tables["smtp"]
     _check_smtp(sm)
+    if mb["ssl"] and mb["starttls"]:
+        raise ConfigError("mailbox.starttls: cannot be true together with mailbox.ssl (TLS from the start); "
+                          "set one of them to false")
     mb["password"], sm["password"] = _secrets(mb, sm, need_secrets)
     camp = tables["campaign"]
     try:

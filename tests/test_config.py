@@ -95,6 +95,7 @@ BAD = [
      "districts[0].senders"),
     ("negative quota", _district("quota", -1), "districts[0].quota"),
     ("ssl and starttls", _set("smtp.starttls", True), "smtp.starttls"),
+    ("imap ssl and starttls", _set("mailbox.starttls", True), "mailbox.starttls"),
     ("sender without address", _set("smtp.sender", "徐州市知识产权局"), "smtp.sender"),
     ("sender with a bad address", _set("smtp.sender", "徐州市知识产权局 <xzip2019>"), "smtp.sender"),
 ]
