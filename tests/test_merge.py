@@ -167,13 +167,22 @@ def test_form_matched_by_code_despite_other_name() -> None:
 
 
 def test_scanned_form_matched_by_file_name() -> None:
-    """A scan is matched by the applicant name in its file name; its project is SCANNED_FORM (待审核)."""
-    scan = attach_failed("2-徐州2号科技有限公司（盖章）.pdf")
+    """A scan named 申报书 is matched by the applicant name in its file name; its project is SCANNED_FORM (待审核)."""
+    scan = attach_failed("2-徐州2号科技有限公司（盖章）申报书.pdf")
     table, form = attach_table(make_table(ROW1, ROW2)), attach_form(make_form(ROW1))
     projects = build(make_message(1, table, form, scan))
     p2 = by_number(projects)["XZ2024-云龙-002"]
     assert codes(p2) == [Code.SCANNED_FORM] and p2.status is Status.REVIEW and p2.form == scan
-    assert "2-徐州2号科技有限公司（盖章）.pdf" in p2.findings[0].message
+    assert "2-徐州2号科技有限公司（盖章）申报书.pdf" in p2.findings[0].message
+
+
+@pytest.mark.parametrize("name", ["2-徐州2号科技有限公司（盖章）.pdf", "徐州2号科技有限公司扫描件.pdf"])
+def test_scan_not_named_a_form_is_no_form(name: str) -> None:
+    """A scan whose file name does not say 申报书/申请书 never stands in for the project's form (10.2)."""
+    table = attach_table(make_table(ROW1, ROW2))
+    projects = build(make_message(1, table, attach_form(make_form(ROW1)), attach_failed(name)))
+    p2 = by_number(projects)["XZ2024-云龙-002"]
+    assert codes(p2) == [Code.MISSING_FORM] and p2.form is None
 
 
 def test_unreadable_form_gets_its_reason() -> None:
@@ -185,7 +194,7 @@ def test_unreadable_form_gets_its_reason() -> None:
 
 def test_later_readable_form_replaces_scan() -> None:
     """A readable form sent after the scan supersedes it."""
-    m1 = make_message(1, attach_table(make_table(ROW1)), attach_failed("徐州1号科技有限公司.pdf"))
+    m1 = make_message(1, attach_table(make_table(ROW1)), attach_failed("徐州1号科技有限公司申报书.pdf"))
     m2 = make_message(2, attach_form(make_form(ROW1)))
     [p] = build(m1, m2)
     assert p.findings == [] and p.source_uids == [1, 2]
@@ -218,7 +227,8 @@ def test_cross_district_agency_count() -> None:
     gl = make_row(2, 合作服务机构="徐州(联合)知识产权代理有限公司")
     m1 = make_message(1, attach_table(make_table(yl, ROW3)), attach_form(make_form(yl)),
                       attach_form(make_form(ROW3)))
-    m2 = make_message(2, attach_table(make_table(gl)), attach_form(make_form(gl)), district="鼓楼区")
+    m2 = make_message(2, attach_table(make_table(gl)), attach_form(make_form(gl, 所属地区="鼓楼区")),
+                      district="鼓楼区")
     projects = build(m1, m2)
     assert [(p.district, codes(p)) for p in projects] == [
         ("云龙区", [Code.AGENCY_OVERLIMIT]), ("云龙区", []), ("鼓楼区", [Code.AGENCY_OVERLIMIT])]
