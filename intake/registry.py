@@ -13,8 +13,9 @@ matter). Columns, canonical name ← accepted headers:
 | 立项年份 | 立项年份, 立项年度, 年份, 年度 |
 | 状态 | 状态, 项目状态 — 在研 / 已验收 / 终止 |
 
-The file is read with pandas (``read_excel``/``read_csv``, every cell as text),
-and ``Registry.join`` is a pandas merge of the ledger's applicants with it: by
+An .xlsx is read with pandas (``read_excel``, every cell as text), a .csv with
+the csv module (title rows above the header make its rows ragged, which
+``read_csv`` refuses); ``Registry.join`` is a pandas merge of the ledger's applicants with it: by
 credit code, and by folded name for applicants whose code finds no record.
 A registry that cannot be read is a ``ConfigError`` naming ``rules.registry``
 (the program stops at start, like any config error).
@@ -22,6 +23,7 @@ A registry that cannot be read is a ``ConfigError`` naming ``rules.registry``
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import unicodedata
@@ -130,9 +132,8 @@ def _grid(data: bytes, path: Path) -> list[list[Any]]:
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         frame = pd.read_excel(io.BytesIO(data), header=None, dtype=str, engine="openpyxl")
-    elif suffix == ".csv":
-        frame = pd.read_csv(io.StringIO(_decode(data, path)), header=None, dtype=str, keep_default_na=False,
-                            skip_blank_lines=True)
+    elif suffix == ".csv":  # the csv module: title rows above the header make the rows ragged
+        return [list(row) for row in csv.reader(io.StringIO(_decode(data, path)))]
     else:
         raise ConfigError(f"{KEY}: {path} must be an .xlsx or .csv file")
     return frame.where(frame.notna(), None).values.tolist()

@@ -105,9 +105,10 @@ def _section(fields: Mapping[str, Any], section: tuple, *, agency_label: str | N
 
 
 def form_lines(fields: Mapping[str, Any], *, project_type: str = "新建", layout: str = "lines",
-               colon: str = "：", pages: int = 1) -> list[list[str | tuple]]:
-    """The form's pages of lines: strings (title, headings, text) or label/value tuples."""
-    head = [TITLE, SUBTITLE.get(project_type, "")]
+               colon: str = "：", pages: int = 1, titles: tuple[str, ...] = ()) -> list[list[str | tuple]]:
+    """The form's pages of lines: strings (title, headings, text) or label/value tuples; ``titles``
+    replace the title and subtitle (another program's form, another year's)."""
+    head = list(titles) if titles else [TITLE, SUBTITLE.get(project_type, "")]
     one = [APPLICANT_HEADING, *_section(fields, APPLICANT)]
     multi = pages >= 3
     two = [AGENCY_HEADING, *_section(fields, AGENCY, agency_label="单位名称" if multi else None)]
@@ -130,13 +131,14 @@ def _render(line: str | tuple, layout: str, colon: str) -> list[str]:
 
 
 def form_pdf(fields: Mapping[str, Any], *, project_type: str = "新建", layout: str = "lines", pages: int = 1,
-             colon: str = "：", font: str = "cid", attached: tuple[str, ...] = ATTACHED) -> bytes:
+             colon: str = "：", font: str = "cid", attached: tuple[str, ...] = ATTACHED,
+             titles: tuple[str, ...] = ()) -> bytes:
     """A text-layer PDF form of at least ``pages`` pages; narrative pages follow the fields, then one page
     per ``attached`` document (合作协议, 信用承诺书), headed by its name."""
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=A4, invariant=1)
     name = _font(font)
-    content = form_lines(fields, project_type=project_type, layout=layout, colon=colon, pages=pages)
+    content = form_lines(fields, project_type=project_type, layout=layout, colon=colon, pages=pages, titles=titles)
     for number, lines in enumerate(content):
         if number:
             c.showPage()

@@ -57,6 +57,7 @@ def summary_table_xlsx(
     extra_sheets: Sequence[str] = (),
     blank_rows: int = 0,
     columns: Sequence[str] | None = None,
+    title_text: str = TITLE,
 ) -> bytes:
     """An .xlsx holding one summary table; ``rows`` map canonical column names to cell values.
 
@@ -64,7 +65,8 @@ def summary_table_xlsx(
     ``extra_sheets`` are empty-ish sheets placed before the table's sheet; ``columns`` (canonical
     names) keeps only those columns, for tables that lack some; ``blank_rows`` blank rows go above the
     header. An empty mapping in ``rows`` writes a blank row; a ``Formula`` value is written as a formula
-    (without a cached value: openpyxl computes none).
+    (without a cached value: openpyxl computes none). ``title_text`` is the title (another program's,
+    another year's).
     """
     keep = [i for i, c in enumerate(CANONICAL) if columns is None or c in columns]
     names = [CANONICAL[i] for i in keep]
@@ -80,7 +82,7 @@ def summary_table_xlsx(
     texts = [(header_variants or {}).get(CANONICAL[i], COLUMNS[i]) for i in keep]
     width = len(texts)
     if title:
-        ws.append([TITLE])
+        ws.append([title_text])
         ws.merge_cells(start_row=ws.max_row, start_column=1, end_row=ws.max_row, end_column=width)
         ws.cell(ws.max_row, 1).font = Font(size=16, bold=True)
     if filler_row:

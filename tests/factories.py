@@ -204,3 +204,8 @@ def make_message(
         findings=findings,
         attachments=attachments,
     )
+
+
+def attach_doc(doc: Any, sniffed: str = "pdf", id: int | None = None) -> StoredAttachment:
+    """A stored attachment holding what ``parse_document`` returned (any parsed document)."""
+    return _attachment(doc.filename, sniffed, doc.kind, id, parsed=doc.to_dict())
