@@ -172,7 +172,7 @@ def _records(grid: list[list[Any]], path: Path, program: str) -> tuple[RegistryR
             code=values["code"], name=values.get("name", ""), project=values.get("project", ""),
             level=_one_of(values.get("level", ""), LEVELS), type=values.get("type", ""),
             year=values["year"], status=_one_of(values.get("status", ""), STATUSES),
-            this_program=named == program and "示范中心" not in values.get("type", ""),
+            this_program=named == program and "示范中心" not in values.get("type", "") + values.get("project", ""),
         ))
     return tuple(out)
 

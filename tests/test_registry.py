@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from factories import attach_form, attach_table, make_config, make_form, make_message, make_row, make_table
 from openpyxl import Workbook
+from registry_data import UNIVERSITY_CODE, registry_csv, registry_xlsx, sample_registry_rows
 
 from intake.errors import ConfigError
 from intake.merge import build_ledger
 from intake.models import Code, Status
 from intake.registry import load_registry
-from intake.sample_registry import UNIVERSITY_CODE, registry_csv, registry_xlsx, sample_registry_rows
 from intake.samples import sample_project
 from parsers.types import SummaryRow
 
@@ -142,3 +142,11 @@ def test_changed_registry_changes_the_config_fingerprint(tmp_path: Path) -> None
     before = repr(make_config(rules={"registry": str(path)}).rules)
     path.write_bytes(registry_csv() + "7,,某公司,x,市级,高价值专利培育计划,2024,在研\n".encode())
     assert repr(make_config(rules={"registry": str(path)}).rules) != before
+
+
+def test_centre_named_in_the_project_name(tmp_path: Path) -> None:
+    """A provincial record whose 项目名称 says 示范中心 is a 示范中心 even when 项目类型 names the program."""
+    text = ("统一社会信用代码,单位名称,项目名称,级别,项目类型,立项年份,状态\n"
+            ",某重工公司,工程机械高价值专利培育示范中心,省级,高价值专利培育计划,2021,已验收\n")
+    [r] = load_registry(write(tmp_path, "r.csv", text.encode("utf-8-sig"))).records
+    assert r.provincial_centre and not r.this_program and not r.local

@@ -1,4 +1,6 @@
-"""A sample of the bureau's registry of past projects (``rules.registry``), for the demo and the tests.
+"""A sample of the bureau's registry of past projects (``rules.registry``), for the tests.
+
+(The demo ships its own, smaller one with its sample mail.)
 
 Records about the sample projects of ``intake.samples`` (same credit codes and
 names), so a demo or a test that loads it sees the registry rules at work:
