@@ -155,3 +155,44 @@ def test_current_year_and_no_year_are_ours() -> None:
         assert isinstance(doc, SummaryTable)
         assert message_findings(Outcome.PROCESSED, PARTS, [new_attachment(doc, "xlsx")], campaign=CFG.campaign) == ()
         assert len(build_ledger([make_message(1, attach_doc(doc, "xlsx"))], CFG).projects) == 2
+
+
+def test_whole_mailbox_through_the_worker(imap_account, smtp_server, tmp_path) -> None:
+    """On Dovecot: our table and form, a 商标 table, a scanned 合作协议 named after the applicant and a stamped
+    table in one mail; the project is 受理 with the scan as its 合作协议, the rest listed, OTHER_PROGRAM noted."""
+    from support import SENDERS, on_time
+    from support import make_config as full_config
+
+    from intake.compose import compose
+    from intake.sample_forms import scanned_pdf
+    from intake.samples import sample_project
+    from intake.store import Store
+    from intake.worker import Worker
+
+    p = sample_project(0)
+    applicant = p.row["牵头申报单位"]
+    files = [
+        ("云龙区汇总表.xlsx", summary_table_xlsx("云龙区", [p.row])),
+        (f"{applicant}申报书.pdf", form_pdf(p.form, attached=("信用承诺书",))),
+        ("商标汇总表.xlsx", table_file(OTHERS["高价值商标品牌培育计划"][0])[0]),
+        (f"{applicant}合作协议.pdf", scanned_pdf()),
+        ("云龙区汇总表（盖章）.pdf", scanned_pdf()),
+    ]
+    imap_account.append(compose(sender=SENDERS["云龙区"], subject="申报材料", attachments=files, arrival=on_time(5),
+                                message_id="<whole@example.cn>"), on_time(5))
+    cfg = full_config(tmp_path / "var", imap=imap_account.mailbox_settings(),
+                      smtp={"host": smtp_server.host, "port": smtp_server.port})
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        worker = Worker(cfg, store)
+        worker.poll()
+        ledger = worker.ledger()
+        [message] = store.messages()
+    [project] = ledger.projects
+    assert project.status is Status.ACCEPTED and project.attachments == ("合作协议", "信用承诺书")
+    assert project.form is not None and project.form.filename == f"{applicant}申报书.pdf"
+    assert [(f.filename, f.program) for f in ledger.other_files] == [("商标汇总表.xlsx", "高价值商标品牌培育计划")]
+    assert ledger.stamped_tables == {"云龙区"}
+    assert [f.code for f in message.findings] == [Code.OTHER_PROGRAM]
+    assert [a.kind for a in message.attachments] == ["summary_table", "application_form", "other_program",
+                                                     "agreement", "stamped_table"]
+    assert len(smtp_server.messages) == 1
