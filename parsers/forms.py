@@ -416,7 +416,7 @@ def _pdf_pages(data: bytes, filename: str, light: Callable[[], bool] = lambda: F
             if time.monotonic() - started > TIME_BUDGET:
                 raise ParseError(filename, "PDF 文件结构异常，读取超时，请重新导出后发送")
             try:
-                items, images = _head_items(page, filename) if light() else _page_items(page, filename)
+                items, images = _head_items(page) if light() else _page_items(page, filename)
             finally:
                 page.close()
             text_seen, images_seen = text_seen or bool(items), images_seen or images
@@ -457,11 +457,12 @@ def _page_items(page: Any, filename: str) -> tuple[list[Item], bool]:
     return [item for _, _, item in placed], False
 
 
-def _head_items(page: Any, filename: str) -> tuple[list[Item], bool]:
+def _head_items(page: Any) -> tuple[list[Item], bool]:
     """The first text lines drawn on a page (where an attached document's heading stands).
 
     pdfplumber's ``page.chars`` lays out the whole page (about 0.1 s for a page of prose); here
-    pdfminer's interpreter stops after the first ``HEAD_CHARS`` characters it draws.
+    pdfminer's interpreter stops after the first ``HEAD_CHARS`` characters it draws. A page that
+    breaks the interpreter has no heading: the form's fields, read already, are not lost for it.
     """
     from pdfminer.converter import PDFPageAggregator
     from pdfminer.layout import LTChar
@@ -478,8 +479,12 @@ def _head_items(page: Any, filename: str) -> tuple[list[Item], bool]:
             return advance
 
     device = Head(page.pdf.rsrcmgr, laparams=None)
-    with contextlib.suppress(Enough):
+    try:
         PDFPageInterpreter(page.pdf.rsrcmgr, device).process_page(page.page_obj)
+    except Enough:
+        pass
+    except Exception:  # noqa: BLE001 - pdfminer raises many types on a damaged page; see the docstring
+        return [], False
     chars = [o for o in device.cur_item if isinstance(o, LTChar)]
     lines: list[list[Any]] = []
     for ch in chars:  # drawing order; a new line where the baseline moves
