@@ -170,6 +170,18 @@ class UnmatchedForm:
     uid: int
 
 
+@dataclass(frozen=True)
+class OtherFile:
+    """A file that is not merged (spec 10.1/10.2): another program's table or form, listed in 其他来件."""
+
+    district: str
+    uid: int
+    filename: str
+    recognized_as: str
+    program: str
+    note: str
+
+
 @dataclass
 class Ledger:
     """Everything the workbook and the replies show, derived from the store."""
@@ -177,14 +189,34 @@ class Ledger:
     projects: list[Project]
     unmatched_forms: list[UnmatchedForm]
     quotas: dict[str, int]  # district -> quota, in config order
+    other_files: list[OtherFile] = field(default_factory=list)
+    stamped_tables: set[str] = field(default_factory=set)  # districts whose stamped summary table arrived
 
 
 class ReplyKind(StrEnum):
     RECEIPT = "receipt"  # 回执
     LATE = "late"  # 逾期通知
+    UPDATE = "update"  # 状态变更通知 (spec 10.6): a district's project changed through something else
 
 
-REPLY_LABEL = {ReplyKind.RECEIPT: "回执", ReplyKind.LATE: "逾期通知"}
+REPLY_LABEL = {ReplyKind.RECEIPT: "回执", ReplyKind.LATE: "逾期通知", ReplyKind.UPDATE: "状态变更通知"}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A project's status changed by something other than its own district's message (spec 10.6).
+
+    ``reasons`` are plain Chinese sentences: the findings the project gained, or, when it only
+    lost some, what no longer applies.
+    """
+
+    number: str  # 受理编号
+    district: str
+    name: str
+    applicant: str
+    old: Status
+    new: Status
+    reasons: tuple[str, ...] = ()
 
 
 class ReplyState(StrEnum):

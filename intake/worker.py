@@ -355,7 +355,8 @@ class Worker:
         rendered = render_reply(
             kind, stored, projects, unmatched, campaign=self.cfg.campaign.name,
             deadline=self.cfg.campaign.deadline, tz=self.cfg.campaign.tz,
-            templates_dir=self.cfg.paths.templates_dir,
+            templates_dir=self.cfg.paths.templates_dir, contact=self.cfg.campaign.contact,
+            paper_address=self.cfg.campaign.paper_address, now=self.clock(),
         )
         domain = parseaddr(self.cfg.smtp.sender)[1].rpartition("@")[2] or "localhost"
         msg, reply_id = build_reply(

@@ -41,6 +41,11 @@ class DocKind(StrEnum):
     APPLICATION_FORM = "application_form"
     UNRECOGNIZED = "unrecognized"
     ARCHIVE = "archive"  # a container whose members were extracted
+    # spec 10.1/10.2; parsed dict keys: program, year, applicant, credit_code
+    OTHER_PROGRAM = "other_program"  # a table or form of another program of the notice
+    AGREEMENT = "agreement"  # 合作协议
+    PLEDGE = "pledge"  # 信用承诺书
+    STAMPED_TABLE = "stamped_table"  # the district's stamped summary table (PDF or image)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ import openpyxl
 import pytest
 
 from intake.backfill import import_message
-from intake.demo import DEMO_SECRET_ENV, MARKER, demo_config, run_demo
 from intake.errors import IntakeError
 from intake.store import Store
 from intake.worker import Worker
+from samples.demo import DEMO_SECRET_ENV, MARKER, demo_config, run_demo
 
 SHEETS = ["项目台账", "来件登记", "问题清单", "区县汇总"]
 

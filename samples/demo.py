@@ -2,7 +2,7 @@
 
 It starts an embedded IMAP server (pymap, in-memory) and an SMTP capture
 (aiosmtpd) on 127.0.0.1, fills the mailbox with sample mail from the four
-districts (``intake.demo_mail``), and runs the production worker against them:
+districts (``samples.demo_mail``), and runs the production worker against them:
 the same IMAP login with ID, fetch, archive, parsers, rules, ledger, SMTP
 sending and flag/move code as a real deployment. Both servers are stopped
 before it returns, whatever happens.
@@ -27,10 +27,10 @@ from typing import Any
 from imap_tools import MailBoxUnencrypted
 
 from intake.config import Config, parse_config
-from intake.demo_mail import DemoMail, build_demo_mail
 from intake.errors import IntakeError
 from intake.models import Status
 from intake.store import Store
+from samples.demo_mail import DemoMail, build_demo_mail
 
 DEMO_USER, DEMO_SECRET_ENV = "xzip2019@163.com", "INTAKE_DEMO_PASSWORD"
 SENDER = "徐州市知识产权局 <xzip2019@163.com>"

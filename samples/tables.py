@@ -18,7 +18,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from intake.samples import sample_project
+from samples.projects import sample_project
 
 COLUMNS = ("序号", "项目名称", "牵头申报单位", "统一社会信用代码", "单位性质", "是否部省市属事业单位", "项目类别",
            "技术领域", "合作服务机构", "有效专利数（件）", "有效发明专利数（件）", "PCT申请数（件）",
@@ -38,7 +38,7 @@ class Formula(str):
 def sample_row(i: int, **overrides: Any) -> dict[str, Any]:
     """Project ``i``'s summary row (canonical column -> value) with ``overrides``.
 
-    The projects of ``intake.samples.sample_project``: valid GB 32100-2015 codes, Xuzhou companies.
+    The projects of ``samples.projects.sample_project``: valid GB 32100-2015 codes, Xuzhou companies.
     """
     return {**sample_project(i).row, **overrides}
 

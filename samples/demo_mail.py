@@ -11,7 +11,7 @@ Three waves, each appended to the embedded mailbox before a poll:
    sends its material, one form a scan, one credit code mistyped.
 3. 9 Nov (after the 8 Nov deadline): 泉山区 sends a late addition.
 
-Every file is built here from ``intake.samples`` (nothing read from disk), so
+Every file is built here from ``samples.projects`` (nothing read from disk), so
 the demo runs on any machine right after ``pip install``.
 """
 
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from intake.compose import compose
-from intake.sample_forms import form_docx, form_pdf, scanned_pdf
-from intake.sample_tables import summary_table_xlsx
-from intake.samples import SampleProject, sample_project
+from samples.forms import form_docx, form_pdf, scanned_pdf
+from samples.projects import SampleProject, sample_project
+from samples.tables import summary_table_xlsx
 
 CST = timezone(timedelta(hours=8))
 ADDRESS = {
