@@ -367,7 +367,7 @@ class Worker:
         domain = parseaddr(self.cfg.smtp.sender)[1].rpartition("@")[2] or "localhost"
         msg, reply_id = build_reply(
             sender=self.cfg.smtp.sender, to=stored.sender, subject=rendered.subject, text=rendered.text,
-            html=rendered.html, in_reply_to=stored.message_id, kind=kind.value, domain=domain,
+            html=rendered.html, in_reply_to=stored.message_id, kind=kind.value, domain=domain, date=self.clock(),
         )
         state = ReplyState.DRY_RUN if self.dry_run else ReplyState.QUEUED
         self.store.insert_reply(stored.id, kind, stored.sender, reply_id, msg.as_bytes(), state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from intake.changes import change_reasons, owed_changes, status_changes
 from intake.compose import compose
 from intake.config import Config
 from intake.models import Code, Ledger, Outcome, ReplyState, Status, StoredMessage
-from intake.store import Store
+from intake.store import MIGRATIONS, Store, _statements
 from intake.worker import Worker
 from samples.forms import form_pdf
 from samples.projects import SampleProject, sample_project
@@ -220,3 +221,23 @@ def test_dry_run_shows_the_notice_and_leaves_nothing_to_send_later(imap_account,
         assert store.notices(list(ReplyState)) == []
     poll(cfg)
     assert "update" not in [kind for _, kind, _ in sent(smtp_server)]
+
+
+def test_an_upgraded_database_checks_only_mail_recorded_after_the_upgrade(tmp_path: Path) -> None:
+    """A database from before 状态变更通知 starts checking after its last message (no notices about history);
+    a fresh one starts at the beginning."""
+    path = tmp_path / "intake.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        for statement in _statements(script):
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 2")
+    for uid in (1, 2):
+        db.execute("INSERT INTO messages (folder, uidvalidity, uid, raw_sha256, raw_path, size, sender, internaldate,"
+                   " outcome, recorded_at) VALUES ('INBOX', 1, ?, '', '', 0, 'a@b', '2024-11-05T10:00:00+08:00',"
+                   " 'processed', '2024-11-05T10:00:00+08:00')", (uid,))
+    db.close()
+    with Store(path) as store:
+        assert store.updates_checked_through() == store.max_message_id() == 2
+    with Store(tmp_path / "fresh.db") as store:
+        assert store.updates_checked_through() == 0
