@@ -206,8 +206,12 @@ class Worker:
             log.warning("staff digest not sent: %s", e)
 
     def _queue_update_notices(self) -> None:
-        """状态变更通知 owed for the messages recorded since the last check (``intake.changes``)."""
-        queue_update_notices(self.store, self.cfg, self._known, now=self.clock(), dry_run=self.dry_run)
+        """状态变更通知 owed for the messages recorded since the last check (``intake.changes``). A failure
+        (an edited template with an error) is logged and the check left to the next poll; replies still go."""
+        try:
+            queue_update_notices(self.store, self.cfg, self._known, now=self.clock(), dry_run=self.dry_run)
+        except Exception:  # the receipts already queued must still be sent
+            log.exception("状态变更通知 not queued this poll; checked again at the next")
 
     # -- intake -----------------------------------------------------------
     def _intake(self, mb: Mailbox, summary: PollSummary) -> None:

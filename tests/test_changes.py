@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import subprocess
@@ -241,3 +242,23 @@ def test_an_upgraded_database_checks_only_mail_recorded_after_the_upgrade(tmp_pa
         assert store.updates_checked_through() == store.max_message_id() == 2
     with Store(tmp_path / "fresh.db") as store:
         assert store.updates_checked_through() == 0
+
+
+def test_a_broken_update_template_holds_the_notice_back_but_not_the_receipts(imap_account, smtp_server,
+                                                                              tmp_path: Path) -> None:
+    """An edited update template with an error: the poll still sends 泉山区's receipt and queues no notice;
+    once the template is fixed, the next poll sends the one notice owed."""
+    cfg = config_for(imap_account, smtp_server, tmp_path)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "update.txt.j2").write_text("{{ ofice }}", encoding="utf-8")
+    cfg = dataclasses.replace(cfg, paths=dataclasses.replace(cfg.paths, templates_dir=templates))
+    imap_account.append(*district_mail(1, "云龙区", district_project(0, "云龙区"), 4))
+    poll(cfg)
+    imap_account.append(*district_mail(2, "泉山区", district_project(1, "泉山区"), 5))
+    poll(cfg)
+    assert [kind for _, kind, _ in sent(smtp_server)] == ["receipt", "receipt"]
+    (templates / "update.txt.j2").unlink()
+    poll(cfg)
+    poll(cfg)
+    assert [kind for _, kind, _ in sent(smtp_server)] == ["receipt", "receipt", "update"]
