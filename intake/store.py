@@ -280,12 +280,16 @@ class Store:
 
     # -- schema -----------------------------------------------------------
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        """Apply each missing migration in its own write transaction, reading ``user_version`` inside it:
+        of two processes upgrading at once, the second waits for the lock and then sees the new version."""
+        while True:
             with self.transaction():
-                for statement in _statements(script):
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if version >= len(MIGRATIONS):
+                    return
+                for statement in _statements(MIGRATIONS[version]):
                     self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number}")
+                self.db.execute(f"PRAGMA user_version = {version + 1}")
 
     @property
     def schema_version(self) -> int:

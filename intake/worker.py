@@ -112,6 +112,8 @@ class Worker:
         self.cfg = config
         self.store = store
         self.archive = Archive(config.paths.data_dir)
+        if removed := self.archive.remove_stale_temp():
+            log.info("removed %d temporary files left by an interrupted writer", removed)
         self.dry_run = dry_run
         self.clock = clock
         self.mailbox_factory = mailbox_factory

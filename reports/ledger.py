@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from intake.models import (
     Status,
     StoredMessage,
 )
+from reports.files import atomic_write
 from reports.labels import STATUS_ORDER, attachment_line, ledger_datetime
 
 PROJECT_HEADERS = (
@@ -597,18 +597,8 @@ def _add_status_chart(ws: Any, n_districts: int, max_count: int) -> None:
 
 
 def save_atomically(wb: Workbook, path: Path) -> None:
-    """Save to a temporary file beside ``path``, then swap it in; never leave a half file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            wb.save(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Save to a temporary file beside ``path``, then swap it in durably; never leave a half file."""
+    atomic_write(path, wb.save, _mode_for(path))
 
 
 def _mode_for(path: Path) -> int:
