@@ -27,6 +27,7 @@ SCHEMA: dict[str, list[Key]] = {
         ("host", str, True, None, "IMAP server, imap.163.com for the bureau's mailbox"),
         ("port", int, True, None, "993 for IMAPS"),
         ("ssl", bool, True, None, "true: IMAP over TLS; false: plain IMAP (local servers, tests)"),
+        ("starttls", bool, False, False, "with ssl = false: upgrade the plain connection with STARTTLS (verified)"),
         ("user", str, True, None, "login name, the full address"),
         ("password_env", str, True, None, "name of the environment variable holding the password (163: the 授权码)"),
         ("folder", str, True, None, "folder to read, normally INBOX"),
@@ -123,6 +124,7 @@ class MailboxConfig:
     ca_file: str = ""
     require_authenticated: bool = False
     max_fetch_bytes: int = 200 * 1024 * 1024
+    starttls: bool = False
     password: str = field(default="", repr=False)
 
     @property
@@ -323,6 +325,8 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
         raise ConfigError("schedule.interval_minutes: must be at least 1")
     if mb["batch_size"] < 1:
         raise ConfigError("mailbox.batch_size: must be at least 1")
+    for table in (mb, sm):  # CA files are read relative to the config file, like the other paths
+        table["ca_file"] = str(base / table["ca_file"]) if table["ca_file"] else ""
 
     districts_raw = raw.get("districts")
     if not isinstance(districts_raw, list) or not districts_raw:

@@ -22,6 +22,7 @@ from types import TracebackType
 
 from intake.config import SmtpConfig
 from intake.errors import SendError
+from intake.tls import describe_tls_error, verified_context
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,8 @@ def _msgid(value: str | None) -> str | None:
 class Mailer:
     """An SMTP session per ``[smtp]``: connect and log in on enter, ``send`` each reply, quit on exit.
 
-    ``ssl_context`` defaults to the system's verifying context (tests pass one that
-    trusts their self-signed certificate). A connection the server dropped since
+    ``ssl_context`` defaults to the system's verifying context, also trusting ``smtp.ca_file``
+    when set. A connection the server dropped since
     the last send is opened again before the next; a send itself is never retried
     here, since the server may have accepted it before failing.
     """
@@ -165,7 +166,9 @@ class Mailer:
 
     def _open(self) -> smtplib.SMTP:
         c = self.config
-        context = self.ssl_context or ssl.create_default_context()
+        context = None
+        if c.ssl or c.starttls:
+            context = self.ssl_context or verified_context(c.ca_file, "smtp.ca_file")
         if c.ssl:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout_seconds, context=context)
         else:
@@ -209,6 +212,8 @@ def _send_error(what: str, e: Exception) -> SendError:
         return SendError(f"{what}: login refused: {e.smtp_code} {_text(e.smtp_error)}", True, e.smtp_code)
     if isinstance(e, smtplib.SMTPResponseException):
         return SendError(f"{what}: {e.smtp_code} {_text(e.smtp_error)}", _temporary(e.smtp_code), e.smtp_code)
+    if tls := describe_tls_error(e, "smtp.ca_file"):
+        return SendError(f"{what}: {tls}", temporary=True)
     return SendError(f"{what}: {type(e).__name__}: {e}", temporary=True)
 
 

@@ -258,7 +258,7 @@ def test_untrusted_certificate_is_refused(make_smtp_server: Callable[..., SmtpSe
                                           tls_cert: TlsCert) -> None:
     """With the default (system) trust store, a self-signed server certificate is not accepted."""
     server = make_smtp_server(tls=tls_cert, implicit_tls=True)
-    with pytest.raises(SendError, match="CERTIFICATE_VERIFY_FAILED") as failed:
+    with pytest.raises(SendError, match=r"TLS certificate not trusted .*smtp\.ca_file") as failed:
         Mailer(server.smtp_config()).connect()
     assert failed.value.temporary
 
@@ -284,3 +284,27 @@ def test_password_absent_from_logs_on_success(make_smtp_server: Callable[..., Sm
     with Mailer(server.smtp_config()) as mailer:
         mailer.send(reply())
     assert PASSWORD not in caplog.text and "sent <" in caplog.text
+
+
+def test_server_answering_data_after_the_timeout_leaves_the_outcome_unknown(
+        make_smtp_server: Callable[..., SmtpServer]) -> None:
+    """``answer_data_late``: the server keeps the message but answers DATA after the client gave up, so the
+    client sees a temporary failure for a reply that was in fact delivered (what a resend must check)."""
+    server = make_smtp_server()
+    server.answer_data_late(3.0)
+    with Mailer(server.smtp_config(timeout_seconds=1)) as mailer:
+        with pytest.raises(SendError) as failed:
+            mailer.send(reply())
+        assert failed.value.temporary and "timed out" in str(failed.value)
+        assert len(server.messages) == 1, "the server has the message all the same"
+        mailer.send(reply(message_id="<second@163.com>"))  # only the next message was slow
+    assert len(server.messages) == 2
+
+
+def test_ca_file_trusts_a_private_smtp_server(make_smtp_server: Callable[..., SmtpServer], tls_cert: TlsCert) -> None:
+    """``smtp.ca_file`` adds the private CA: STARTTLS and implicit TLS both verify and deliver."""
+    for implicit in (False, True):
+        server = make_smtp_server(password=PASSWORD, tls=tls_cert, implicit_tls=implicit)
+        with Mailer(server.smtp_config(ca_file=str(tls_cert.cert))) as mailer:
+            mailer.send(reply())
+        assert len(server.messages) == 1
