@@ -215,9 +215,27 @@ class Ledger:
 class ReplyKind(StrEnum):
     RECEIPT = "receipt"  # 回执
     LATE = "late"  # 逾期通知
+    UPDATE = "update"  # 状态变更通知 (spec 10.6): a district's project changed through something else
 
 
-REPLY_LABEL = {ReplyKind.RECEIPT: "回执", ReplyKind.LATE: "逾期通知"}
+REPLY_LABEL = {ReplyKind.RECEIPT: "回执", ReplyKind.LATE: "逾期通知", ReplyKind.UPDATE: "状态变更通知"}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A project's status changed by something other than its own district's message (spec 10.6).
+
+    ``reasons`` are plain Chinese sentences: the findings the project gained, or, when it only
+    lost some, what no longer applies.
+    """
+
+    number: str  # 受理编号
+    district: str
+    name: str
+    applicant: str
+    old: Status
+    new: Status
+    reasons: tuple[str, ...] = ()
 
 
 class ReplyState(StrEnum):

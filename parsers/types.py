@@ -41,6 +41,7 @@ class DocKind(StrEnum):
     APPLICATION_FORM = "application_form"
     UNRECOGNIZED = "unrecognized"
     ARCHIVE = "archive"  # a container whose members were extracted
+    # spec 10.1/10.2; parsed dict keys: program, year, applicant, credit_code (see OtherDocument)
     OTHER_PROGRAM = "other_program"  # a table or form of another of the notice's programs
     AGREEMENT = "agreement"  # 合作协议
     PLEDGE = "pledge"  # 信用承诺书

@@ -7,7 +7,7 @@ parser, so a test comparing the two checks the parser against the layout. ``<nam
 
 How each file is made:
 
-- Most ``.xlsx`` files: ``intake.sample_tables.summary_table_xlsx`` (openpyxl), options per case.
+- Most ``.xlsx`` files: ``samples.tables.summary_table_xlsx`` (openpyxl), options per case.
 - Files with formulas whose cached values matter (``value_variants``, ``totals_notes``) and the
   ``.xls`` file: the openpyxl file converted by LibreOffice (``soffice --headless --convert-to``),
   which recalculates on load and stores the results: openpyxl writes formulas without values.
@@ -41,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from intake.sample_tables import CANONICAL, COLUMNS, Formula, sample_row, summary_table_xlsx  # noqa: E402
+from samples.tables import CANONICAL, COLUMNS, Formula, sample_row, summary_table_xlsx  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "docs" / "tables"
 REQUIRED = ("项目名称", "牵头申报单位", "统一社会信用代码", "项目类别", "申请资助金额")

@@ -1,8 +1,8 @@
 """Write the golden application forms: tests/data/docs/forms/<name>.pdf|.docx with <name>.json beside each.
 
 Run from the repository root: ``.venv/bin/python tests/make_form_data.py``. Every file comes
-from ``intake.sample_forms`` (reportlab with the CID font STSong-Light, python-docx) with the
-fields of ``intake.samples.sample_project`` (same applicant and credit code as its summary row):
+from ``samples.forms`` (reportlab with the CID font STSong-Light, python-docx) with the
+fields of ``samples.projects.sample_project`` (same applicant and credit code as its summary row):
 
 - ``new_lines`` / ``new_table`` / ``new_spaced`` / ``new_next_line``: a 新建 form, one page, in
   each layout (``label：value`` lines; ruled two-column cells; labels spaced out character by
@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from intake.sample_forms import form_docx, form_pdf, sample_form_fields, scanned_pdf  # noqa: E402
+from samples.forms import form_docx, form_pdf, sample_form_fields, scanned_pdf  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "docs" / "forms"
 UPGRADE_ONLY = ("已通过市级验收", "承担省级项目")

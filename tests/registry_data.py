@@ -2,7 +2,7 @@
 
 (The demo ships its own, smaller one with its sample mail.)
 
-Records about the sample projects of ``intake.samples`` (same credit codes and
+Records about the sample projects of ``samples.projects`` (same credit codes and
 names), so a demo or a test that loads it sees the registry rules at work:
 
 - project 6 (徐州鑫诺电子科技有限公司, the demo's 升级 project in 泉山区) holds an
@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import io
 
-from intake.samples import sample_project
+from samples.projects import sample_project
 
 HEADER = ("序号", "统一社会信用代码", "单位名称", "项目名称", "级别", "项目类型", "立项年份", "状态")
 TITLE = "徐州市知识产权项目立项清单（市局存档）"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from intake.sample_forms import form_docx, form_pdf, sample_form_fields
 from parsers.documents import parse_document
 from parsers.forms import AGENCY_CODE, parse_form
 from parsers.normalize import parse_checked_yes_no
 from parsers.types import ApplicationForm, ParseError, ScannedFormError
+from samples.forms import form_docx, form_pdf, sample_form_fields
 
 FORMS = Path(__file__).parent / "data" / "docs" / "forms"
 GOLDEN = sorted(p for p in FORMS.iterdir() if p.suffix in (".pdf", ".docx"))
@@ -152,8 +152,8 @@ def test_dispatcher_hands_pdf_and_docx_to_the_form_parser():
 
 # -- documents that are not forms (spec 10.2) ------------------------------------------------------
 
-from intake.sample_forms import attachment_pdf, scanned_pdf  # noqa: E402
 from parsers.types import DocKind, OtherDocument  # noqa: E402
+from samples.forms import attachment_pdf, scanned_pdf  # noqa: E402
 
 
 @pytest.mark.parametrize(("attached", "sniffed"), [

@@ -8,11 +8,11 @@ from factories import attach_doc, attach_form, attach_table, make_config, make_f
 from intake.classify import message_findings
 from intake.merge import build_ledger
 from intake.models import Code, OtherFile, Outcome, Status
-from intake.sample_forms import form_pdf, sample_form_fields
-from intake.sample_tables import sample_row, summary_table_xlsx
 from intake.store import NewAttachment
 from parsers.documents import parse_document
 from parsers.types import DocKind, MailParts, OtherDocument, SummaryTable
+from samples.forms import form_pdf, sample_form_fields
+from samples.tables import sample_row, summary_table_xlsx
 
 CFG = make_config()
 
@@ -164,10 +164,10 @@ def test_whole_mailbox_through_the_worker(imap_account, smtp_server, tmp_path) -
     from support import make_config as full_config
 
     from intake.compose import compose
-    from intake.sample_forms import scanned_pdf
-    from intake.samples import sample_project
     from intake.store import Store
     from intake.worker import Worker
+    from samples.forms import scanned_pdf
+    from samples.projects import sample_project
 
     p = sample_project(0)
     applicant = p.row["牵头申报单位"]

@@ -16,8 +16,8 @@ from intake.errors import ConfigError
 from intake.merge import build_ledger
 from intake.models import Code, Status
 from intake.registry import load_registry
-from intake.samples import sample_project
 from parsers.types import SummaryRow
+from samples.projects import sample_project
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:

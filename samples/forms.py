@@ -33,7 +33,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from intake.samples import sample_project
+from samples.projects import sample_project
 
 FONT = "STSong-Light"
 TTF = ("WQY", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
