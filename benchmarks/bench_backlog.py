@@ -37,15 +37,9 @@ from servers import Dovecot, SmtpServer, find_dovecot  # noqa: E402
 from support import SENDERS, config_toml, make_config, on_time  # noqa: E402
 
 from intake.compose import compose  # noqa: E402
-
-try:  # the sample generators live in their own package (older checkouts: under intake/)
-    from samples.sample_forms import form_pdf  # type: ignore[import-not-found]
-    from samples.sample_tables import summary_table_xlsx  # type: ignore[import-not-found]
-    from samples.samples import sample_project  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover
-    from intake.sample_forms import form_pdf
-    from intake.sample_tables import summary_table_xlsx
-    from intake.samples import sample_project
+from samples.forms import form_pdf  # noqa: E402
+from samples.projects import sample_project  # noqa: E402
+from samples.tables import summary_table_xlsx  # noqa: E402
 
 DISTRICTS = list(SENDERS)
 

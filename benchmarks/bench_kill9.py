@@ -44,15 +44,9 @@ from intake.compose import compose  # noqa: E402
 from intake.config import load_config  # noqa: E402
 from intake.merge import build_ledger  # noqa: E402
 from intake.store import Store  # noqa: E402
-
-try:  # the sample generators live in their own package (older checkouts: under intake/)
-    from samples.sample_forms import form_pdf  # type: ignore[import-not-found]
-    from samples.sample_tables import summary_table_xlsx  # type: ignore[import-not-found]
-    from samples.samples import sample_project  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover
-    from intake.sample_forms import form_pdf
-    from intake.sample_tables import summary_table_xlsx
-    from intake.samples import sample_project
+from samples.forms import form_pdf  # noqa: E402
+from samples.projects import sample_project  # noqa: E402
+from samples.tables import summary_table_xlsx  # noqa: E402
 
 INTAKE = [sys.executable, "-m", "intake.cli"]
 

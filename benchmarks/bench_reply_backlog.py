@@ -27,11 +27,11 @@ from intake.merge import LedgerBuilder  # noqa: E402
 from intake.models import NewAttachment, NewMessage, Outcome, ReplyKind  # noqa: E402
 from intake.poll.context import PollContext  # noqa: E402
 from intake.poll.reply import compose_reply, render_owed_replies  # noqa: E402
-from intake.sample_forms import form_pdf  # noqa: E402
-from intake.sample_tables import summary_table_xlsx  # noqa: E402
-from intake.samples import sample_project  # noqa: E402
 from intake.store import Store  # noqa: E402
 from parsers.documents import parse_document  # noqa: E402
+from samples.forms import form_pdf  # noqa: E402
+from samples.projects import sample_project  # noqa: E402
+from samples.tables import summary_table_xlsx  # noqa: E402
 
 DISTRICTS = list(SENDERS)
 
@@ -63,7 +63,7 @@ def run(n: int, files: dict[str, tuple[NewAttachment, ...]]) -> tuple[float, flo
             messages = store.messages()
             started = time.perf_counter()
             for i, m in enumerate(messages):  # the hub worker: a full build (all messages so far) per reply
-                compose_reply(cfg, ReplyKind.RECEIPT, m, LedgerBuilder(messages[: i + 1], cfg))
+                compose_reply(cfg, ReplyKind.RECEIPT, m, LedgerBuilder(messages[: i + 1], cfg), on_time())
             per_reply = time.perf_counter() - started
             started = time.perf_counter()
             rendered = render_owed_replies(PollContext.of(cfg, store))

@@ -259,7 +259,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from intake.demo import main as demo_main
+    from samples.demo import main as demo_main
 
     if not args.verbose:  # the demo prints its own progress; per-message log lines only with -v
         logging.getLogger().setLevel(logging.WARNING)

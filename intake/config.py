@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intake.errors import ConfigError
+from intake.registry import Registry, load_registry
 
 # (key, type, required, default, help). Types: str, int, float, bool, datetime, list[str]
 Key = tuple[str, type | str, bool, Any, str]
@@ -193,6 +194,7 @@ class RulesConfig:
     agency_max_projects: int = 1
     required_attachments: tuple[str, ...] = ("合作协议", "信用承诺书")
     registry: Path | None = None
+    registry_data: Registry | None = None  # the file at `registry`, read at start (intake.registry)
 
 
 @dataclass(frozen=True)
@@ -348,6 +350,7 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
     rules = tables["rules"]
     rules["required_attachments"] = tuple(rules["required_attachments"])
     rules["registry"] = base / rules["registry"] if rules["registry"] else None
+    rules["registry_data"] = load_registry(rules["registry"], camp["program"]) if rules["registry"] else None
     if tables["schedule"]["interval_minutes"] < 1:
         raise ConfigError("schedule.interval_minutes: must be at least 1")
     if mb["batch_size"] < 1:

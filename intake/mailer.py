@@ -14,10 +14,10 @@ import logging
 import re
 import smtplib
 import ssl
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, localtime, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr
 from types import TracebackType
 
 from intake.config import SmtpConfig
@@ -26,7 +26,8 @@ from intake.tls import describe_tls_error, verified_context
 
 log = logging.getLogger(__name__)
 
-KINDS = ("receipt", "late")
+KINDS = ("receipt", "late", "update")
+CST = timezone(timedelta(hours=8))  # the Date header of a reply reads in Beijing time (spec 10.6)
 
 
 # -- building ----------------------------------------------------------------
@@ -60,7 +61,7 @@ def build_reply(
     msg["From"] = sender_address
     msg["To"] = _address(to)
     msg["Subject"] = _one_line(subject)
-    msg["Date"] = format_datetime(date or localtime())
+    msg["Date"] = format_datetime((date or datetime.now(CST)).astimezone(CST))
     msg["Message-ID"] = message_id
     if original := _msgid(in_reply_to):
         msg["In-Reply-To"] = original

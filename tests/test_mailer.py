@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -56,6 +56,18 @@ def test_reply_headers_round_trip() -> None:
     assert got["Subject"] == "回执：云龙区申报材料"
     assert got["To"] == "yunlong-ip@example.cn"
     assert got["Date"].datetime is not None
+
+
+def test_reply_date_header_is_in_beijing_time() -> None:
+    """The Date header reads +0800 whatever the machine's zone and whatever zone the given time is in."""
+    when = datetime(2024, 11, 5, 1, 12, tzinfo=UTC)
+    msg, _ = build_reply(sender=SENDER, to="yunlong-ip@example.cn", subject="回执", text=TEXT, html=HTML,
+                         in_reply_to=None, kind="update", date=when)
+    assert msg["Date"].endswith("09:12:00 +0800")
+    assert reparse(msg)["Date"].datetime == when
+    now, _ = build_reply(sender=SENDER, to="yunlong-ip@example.cn", subject="回执", text=TEXT, html=HTML,
+                         in_reply_to=None, kind="receipt")
+    assert now["Date"].endswith("+0800")
 
 
 def test_reply_from_is_rfc2047_chinese_display_name() -> None:

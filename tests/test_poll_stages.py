@@ -17,11 +17,11 @@ from support import SENDERS, config_toml, make_config, on_time, plain_mail
 from intake.compose import compose
 from intake.config import Config
 from intake.models import Outcome
-from intake.sample_tables import summary_table_xlsx
-from intake.samples import sample_project
 from intake.status import ATTENTION, HEALTHY, status
 from intake.store import Store
 from intake.worker import Worker
+from samples.projects import sample_project
+from samples.tables import summary_table_xlsx
 
 YUNLONG, GULOU = SENDERS["云龙区"], SENDERS["鼓楼区"]
 SPAM = "垃圾邮件"

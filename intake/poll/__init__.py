@@ -3,6 +3,7 @@
 1. ``fetch``            new mail of one folder: UIDs after the last recorded, bodies in bounded batches
 2. ``record``           decide and record one message (outcome, files, findings) and note the reply it is owed
 3. ``reply``            render each owed reply and queue it; a reply that does not render waits for the next poll
+   (then ``intake.changes``: the 状态变更通知 owed to districts whose projects another district's mail changed)
 4. ``resolve``          replies a crash left ``sending``: sent if the Sent folder has them, else queued again
 5. ``send``             send the queued replies (SMTP), keep a copy in the Sent folder, stamp them
 6. ``mailbox_actions``  flag (and move) every recorded message of a folder

@@ -1,7 +1,8 @@
 """The poll: run the stages in order, each step isolated, and sum up what they did.
 
 Order: settle replies a crash left ``sending`` → flag/move what earlier polls recorded → per folder, fetch
-and record new mail → render owed replies → send → flag/move what this poll recorded → outputs → alerts.
+and record new mail → render owed replies → queue 状态变更通知 → send → flag/move what this poll recorded →
+outputs → digest mail → alerts.
 
 Each step runs in ``_step``: an exception is logged in one line, recorded in the store with since when the
 step has been failing (``intake status``, the digest, an alert after an hour) and the next step runs; the
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from intake.changes import queue_update_notices
 from intake.config import Config
 from intake.errors import MailboxError
 from intake.mailbox import Mailbox
@@ -111,6 +113,8 @@ def _stages(ctx: PollContext, mailbox_factory: MailboxFactory, summary: PollSumm
                 _step(ctx, summary, f"fetch:{folder}", lambda f=folder: _intake(ctx, mb, f, summary))
             rendered = _step(ctx, summary, "reply", lambda: reply.render_owed_replies(ctx), reply.Rendered())
             summary.rendered, summary.render_failed = rendered.queued, rendered.failed
+            _step(ctx, summary, "notices", lambda: queue_update_notices(
+                ctx.store, ctx.cfg, ctx.store.messages, now=ctx.clock(), dry_run=ctx.dry_run))
             sent = _step(ctx, summary, "send", lambda: send.send_queued(ctx, mb), send.Sent())
             summary.sent, summary.send_failed, summary.would_send = sent.sent, sent.failed, sent.would_send
             if not ctx.dry_run:

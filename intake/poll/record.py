@@ -98,7 +98,7 @@ def record_message(
         raw_sha256=digest, raw_path=raw_path, size=len(fetched.raw), sender=parts.from_addr,
         sender_name=parts.from_name, district=district.name if district else None, subject=parts.subject,
         arrival=fetched.internaldate, outcome=outcome,
-        findings=message_findings(outcome, parts, attachments, arrival_text),
+        findings=message_findings(outcome, parts, attachments, arrival_text, campaign=campaign),
         attachments=tuple(attachments), auto_reasons=parts.auto_reasons, source=source,
     )
     with ctx.store.transaction():

@@ -18,13 +18,13 @@ log = logging.getLogger("intake")
 
 def resolve_unsent(ctx: PollContext, mb: Mailbox) -> int:
     """Settle every reply left ``sending``; returns how many there were."""
-    interrupted = ctx.store.outbox([ReplyState.SENDING])
+    interrupted = [*ctx.store.outbox([ReplyState.SENDING]), *ctx.store.notices([ReplyState.SENDING])]
     folder = ctx.cfg.mailbox.sent_folder
     for item in interrupted:
         if folder and mb.contains_message_id(folder, item.reply_message_id):
-            ctx.store.set_reply_state(item.id, ReplyState.SENT)
+            ctx.store.set_reply_state(item.id, ReplyState.SENT, queue=item.queue)
             log.info("reply %s found in %s after a crash: stamped sent", item.reply_message_id, folder)
         else:
-            ctx.store.set_reply_state(item.id, ReplyState.QUEUED)
+            ctx.store.set_reply_state(item.id, ReplyState.QUEUED, queue=item.queue)
             log.warning("reply %s interrupted before it was proven sent: queued again", item.reply_message_id)
     return len(interrupted)

@@ -41,8 +41,9 @@ def retry_delay(attempts: int) -> timedelta:
 def send_queued(ctx: PollContext, mb: Mailbox) -> Sent:
     """Send the replies that are due; each outcome is stamped on its reply."""
     now = ctx.clock()
-    due = [i for i in ctx.store.outbox([ReplyState.QUEUED])
-           if i.next_attempt_at is None or i.next_attempt_at <= now]
+    queued = [*ctx.store.outbox([ReplyState.QUEUED]),
+              *ctx.store.notices([ReplyState.QUEUED])]  # notices to districts: 状态变更通知 and the like
+    due = [i for i in queued if i.next_attempt_at is None or i.next_attempt_at <= now]
     due = due[: ctx.cfg.smtp.max_replies_per_poll]
     if not due:
         return Sent()
@@ -67,7 +68,7 @@ def send_queued(ctx: PollContext, mb: Mailbox) -> Sent:
 
 
 def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, item: OutboxItem, now: datetime) -> bool:
-    ctx.store.set_reply_state(item.id, ReplyState.SENDING)
+    ctx.store.set_reply_state(item.id, ReplyState.SENDING, queue=item.queue)
     msg = email.message_from_bytes(item.rfc822, policy=email.policy.SMTP)
     try:
         mailer.send(msg)  # type: ignore[arg-type]
@@ -75,20 +76,21 @@ def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, item: OutboxItem, n
         if e.temporary:
             _defer(ctx, item, str(e), now)
         else:
-            ctx.store.set_reply_state(item.id, ReplyState.FAILED, error=str(e), count_attempt=True)
+            ctx.store.set_reply_state(item.id, ReplyState.FAILED, error=str(e), count_attempt=True,
+                                      queue=item.queue)
             log.error("reply %s to %s refused for good: %s", item.reply_message_id, item.to_addr, e)
         return False
     failpoint("after_smtp_send")
     _keep_sent_copy(ctx, mb, item.rfc822)
     failpoint("after_sent_copy")
-    ctx.store.set_reply_state(item.id, ReplyState.SENT, count_attempt=True)
+    ctx.store.set_reply_state(item.id, ReplyState.SENT, count_attempt=True, queue=item.queue)
     return True
 
 
 def _defer(ctx: PollContext, item: OutboxItem, error: str, now: datetime) -> None:
     attempts = item.attempts + 1
     ctx.store.set_reply_state(item.id, ReplyState.QUEUED, error=error, count_attempt=True,
-                              next_attempt_at=now + retry_delay(attempts))
+                              next_attempt_at=now + retry_delay(attempts), queue=item.queue)
     log.warning("reply deferred (attempt %d): %s", attempts, error)
 
 
