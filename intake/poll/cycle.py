@@ -106,9 +106,7 @@ def _stages(ctx: PollContext, mailbox_factory: MailboxFactory, summary: PollSumm
             _step(ctx, summary, "connect", lambda: None)  # reached: clears an earlier connect failure
             if not ctx.dry_run:
                 _step(ctx, summary, "resolve", lambda: resolve.resolve_unsent(ctx, mb))
-                for folder in folders:
-                    summary.moved += _step(ctx, summary, f"mailbox_actions:{folder}",
-                                           lambda f=folder: mailbox_actions.finish_mailbox_actions(ctx, mb, f), 0)
+                _mailbox_actions(ctx, mb, summary)
             for folder in folders:
                 _step(ctx, summary, f"fetch:{folder}", lambda f=folder: _intake(ctx, mb, f, summary))
             rendered = _step(ctx, summary, "reply", lambda: reply.render_owed_replies(ctx), reply.Rendered())
@@ -118,15 +116,20 @@ def _stages(ctx: PollContext, mailbox_factory: MailboxFactory, summary: PollSumm
             sent = _step(ctx, summary, "send", lambda: send.send_queued(ctx, mb), send.Sent())
             summary.sent, summary.send_failed, summary.would_send = sent.sent, sent.failed, sent.would_send
             if not ctx.dry_run:
-                for folder in folders:
-                    summary.moved += _step(ctx, summary, f"mailbox_actions:{folder}",
-                                           lambda f=folder: mailbox_actions.finish_mailbox_actions(ctx, mb, f), 0)
+                _mailbox_actions(ctx, mb, summary)
             summary.fetched = mb.bodies_fetched
     except MailboxError as e:
         ctx.store.step_failed("connect", str(e), ctx.clock())
         _after_mail(ctx, summary)
         raise
     _after_mail(ctx, summary)
+
+
+def _mailbox_actions(ctx: PollContext, mb: Mailbox, summary: PollSummary) -> None:
+    """Flag/move the pending messages of each folder, one step per folder."""
+    for folder in ctx.cfg.mailbox.folders:
+        summary.moved += _step(ctx, summary, f"mailbox_actions:{folder}",
+                               lambda f=folder: mailbox_actions.finish_mailbox_actions(ctx, mb, f), 0)
 
 
 def _after_mail(ctx: PollContext, summary: PollSummary) -> None:
