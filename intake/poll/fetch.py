@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from intake.errors import MailboxError
 from intake.mailbox import FetchedMessage, Mailbox, MessageMeta
 from intake.poll.context import PollContext
 
@@ -37,8 +38,7 @@ class NewMail:
 
 def new_mail(ctx: PollContext, mb: Mailbox, folder: str) -> NewMail:
     """Select ``folder`` and find its new messages; their bodies are fetched as ``bodies`` is read."""
-    mb.select(folder)
-    validity = mb.uidvalidity
+    validity = select(mb, folder)
     found = NewMail(folder, validity)
     candidates = mb.uids_from(ctx.store.search_start(folder, validity))
     known = ctx.store.known_uids(folder, validity, candidates)
@@ -56,6 +56,17 @@ def new_mail(ctx: PollContext, mb: Mailbox, folder: str) -> NewMail:
     found.too_big = [m for m in metas if m.size > MAX_MESSAGE_BYTES]
     found.bodies = mb.fetch([m for m in metas if m.size <= MAX_MESSAGE_BYTES], on_missing=missing)
     return found
+
+
+def select(mb: Mailbox, folder: str) -> int:
+    """Make ``folder`` the current one (no round trip when it already is); returns its UIDVALIDITY."""
+    if mb.folder != folder:
+        try:
+            mb.select(folder)
+        except MailboxError:
+            mb.folder = ""  # a failed SELECT leaves no folder selected on the server either
+            raise
+    return mb.uidvalidity
 
 
 def _uidvalidity_changed(ctx: PollContext, folder: str, validity: int) -> bool:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from intake.mailbox import Mailbox
 from intake.poll.context import PollContext
+from intake.poll.fetch import select
 
 
 def finish_mailbox_actions(ctx: PollContext, mb: Mailbox, folder: str) -> int:
     """Act on every pending message of ``folder``; returns how many were flagged."""
-    mb.select(folder)
-    pending = ctx.store.pending_mailbox_actions(folder, mb.uidvalidity)
+    pending = ctx.store.pending_mailbox_actions(folder, select(mb, folder))
     if not pending:
         return 0
     present = set(mb.uids_from(min(p.uid for p in pending)))
