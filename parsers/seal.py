@@ -12,8 +12,8 @@ text are one region even where black print under it breaks the ring). A region i
 
 Red text (a note, a red heading, an underline) fails: a line is wide and flat, a block of red text
 fills the corners of its box and the space inside, a red square frame has ink in its corners, a red dot is filled.
-Pages are looked at until a seal is found (``MAX_PAGES`` at most). Needs numpy and pypdfium2 (the
-``ocr`` extra); without them ``detect`` answers ``None`` (not checked).
+Pages are looked at until a seal is found (``MAX_PAGES`` at most). Needs numpy and pypdfium2 (in
+the base install through pandas and pdfplumber); without them ``detect`` answers ``None``.
 """
 
 from __future__ import annotations

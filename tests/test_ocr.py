@@ -18,7 +18,7 @@ from make_scan_data import scan_pdf
 
 from intake.merge import build_ledger
 from intake.models import Code, Severity, Status
-from intake.worker import _read_document
+from intake.poll.record import _read_document
 from parsers import forms, ocr
 from parsers.documents import parse_document
 from parsers.types import ApplicationForm, ScannedFormError
@@ -145,7 +145,7 @@ def test_ocr_values_fill_the_rows_blanks() -> None:
     project = build_ledger([make_message(1, attach_table(make_table(row)), attach_form(form))],
                            _cfg()).projects[0]
     assert project.values["合作服务机构"] == "徐州汇智知识产权代理有限公司"
-    failed = attach_failed(f"{row.values['牵头申报单位']}.pdf")
+    failed = attach_failed(f"{row.values['牵头申报单位']}申报书.pdf")
     scanned = build_ledger([make_message(1, attach_table(make_table(row)), failed)],
                            _cfg()).projects[0]
     assert [f.code for f in project.findings] == [f.code for f in scanned.findings]  # the row's own, as today

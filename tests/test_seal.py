@@ -9,7 +9,7 @@ from make_scan_data import scan_images, scan_pdf
 
 from parsers import seal
 
-pytestmark = pytest.mark.skipif(not seal.available(), reason="numpy/pypdfium2 (the ocr extra) not installed")
+pytestmark = pytest.mark.skipif(not seal.available(), reason="numpy or pypdfium2 not installed")
 
 FORMS = Path(__file__).parent / "data" / "docs" / "forms"
 LINES = (FORMS / "new_lines.pdf").read_bytes()
@@ -72,6 +72,6 @@ def test_unreadable_bytes_are_not_checked() -> None:
 
 
 def test_without_numpy_nothing_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without the ocr extra's libraries the answer is None (the 盖章 column stays blank)."""
+    """Without numpy or pypdfium2 the answer is None (the 盖章 column stays blank)."""
     monkeypatch.setattr(seal, "available", lambda: False)
     assert seal.detect(LINES, "pdf") is None
