@@ -175,3 +175,15 @@ def _cfg() -> Any:
     from factories import make_config
 
     return make_config()
+
+
+@pytest.mark.parametrize(("document", "kind"), [("合作协议", "agreement"), ("信用承诺书", "pledge")])
+def test_ocr_tells_what_a_scan_is_by_its_content(document: str, kind: str) -> None:
+    """A scanned 合作协议 / 信用承诺书 named like a 申报书 is known by its OCR-read heading, not its name."""
+    from samples.forms import attachment_pdf, sample_form_fields
+
+    fields = sample_form_fields(1)
+    data = scan_pdf(attachment_pdf(document, fields), dpi=200, noise=True, angle=2, seed=3)
+    doc = parse_document(data, f"{fields['牵头申报单位']}申报书.pdf", "pdf")
+    assert doc is not None and doc.kind == kind and doc.source == "ocr"
+    assert doc.applicant == fields["牵头申报单位"]
