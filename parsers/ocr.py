@@ -37,6 +37,7 @@ RED_LIGHT = 120  # ...and whose red is at least this light: print under a seal i
 SHORT = 1.5  # a box narrower than this many heights holds a character or two
 EDGE_MARKS = "[]|.,:;'\"` "
 ROUND = frozenset({"o", "O", "。", "〇", "○", "Ｏ", "ｏ", "°"})
+M_ARENA_MAX = -8  # glibc mallopt parameter
 MODULES = ("rapidocr_onnxruntime", "onnxruntime", "numpy", "pypdfium2", "PIL")
 
 
@@ -61,14 +62,36 @@ def available() -> bool:
 @functools.cache
 def engine() -> Any:
     """The RapidOCR engine of this process, loaded on first use (about half a second)."""
+    one_thread()
+    import cv2
     from rapidocr_onnxruntime import RapidOCR
 
+    cv2.setNumThreads(1)
     return RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1, use_cls=False,
                     det_limit_side_len=32, det_box_thresh=0.3, rec_img_shape=[3, 48, 160], rec_batch_num=1)
 
 
+def one_thread() -> None:
+    """Keep this process's native libraries to one thread and few malloc arenas, before they load.
+
+    OCR runs in a parser child under an address-space limit: every OpenBLAS/OpenMP thread and every
+    glibc arena reserves tens of MB of address space (not memory), which counts against it. Only
+    effective when numpy and OpenCV are not yet imported in the process (the child's first scan).
+    """
+    import ctypes
+    import os
+
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
+    except OSError:  # not glibc
+        pass
+
+
 def pdf_pages(data: bytes, max_pages: int = MAX_PAGES) -> Iterator[Any]:
     """A PDF's pages as grey numpy arrays at ``DPI``, seal red dropped, one at a time."""
+    one_thread()
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(data)
@@ -86,6 +109,7 @@ def pdf_pages(data: bytes, max_pages: int = MAX_PAGES) -> Iterator[Any]:
 
 def image_page(data: bytes) -> Any:
     """An image file (PNG, JPEG, TIFF first frame) as one grey page, seal red dropped."""
+    one_thread()
     import numpy as np
     from PIL import Image
 
