@@ -246,6 +246,19 @@ class Mailbox:
             raise MailboxError(f"IMAP search in {folder!r} failed: {_reason(e)}") from e
         return bool(found)
 
+    def headers(self, uids: Sequence[int], limit: int = 1024 * 1024) -> dict[int, bytes]:
+        """The header block of each UID (``BODY.PEEK[HEADER]``, at most ``limit`` bytes each, not marked seen):
+        enough to know the sender of a message too big to fetch whole."""
+        out: dict[int, bytes] = {}
+        for batch in _chunks(uids, 50):
+            data = self._run("FETCH", "FETCH", _uid_set(batch), f"(UID BODY.PEEK[HEADER]<0.{limit}>)")
+            for item in data:
+                if isinstance(item, tuple):
+                    uid = _UID.search(item[0])
+                    if uid:
+                        out[int(uid[1])] = item[1] or b""
+        return out
+
 
 def _reason(e: BaseException) -> str:
     text = str(e) or e.__class__.__name__

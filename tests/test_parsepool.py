@@ -145,3 +145,19 @@ def test_module_level_read_many_closes_its_children():
     before = {p.pid for p in multiprocessing.active_children()}
     assert parsepool.read_many([(b"", "pid", "")], reader=_by_name)[0]["kind"] == "pid"
     assert {p.pid for p in multiprocessing.active_children()} <= before
+
+
+def test_parsing_table_is_optional_and_checked():
+    """[parsing] may be left out (1 GiB, 60 s); a child limit too small to start a parser is one line naming it."""
+    import tomllib
+
+    from intake.config import parse_config
+    from intake.errors import ConfigError
+
+    root = Path(__file__).resolve().parents[1]
+    raw = tomllib.loads((root / "config.toml").read_text(encoding="utf-8"))
+    raw.pop("parsing", None)
+    cfg = parse_config(raw, root, need_secrets=False)
+    assert (cfg.parsing.child_memory_mb, cfg.parsing.file_timeout_seconds) == (1024, 60)
+    with pytest.raises(ConfigError, match=r"^parsing\.child_memory_mb: must be at least 256$"):
+        parse_config({**raw, "parsing": {"child_memory_mb": 64}}, root, need_secrets=False)
