@@ -38,13 +38,15 @@ fragmentation cannot accumulate.
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import logging
 import multiprocessing
 import os
 import resource
+import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -58,7 +60,8 @@ RETIRE_AT = 0.75  # a child whose address space reached this share of its limit 
 UNREADABLE = "UNREADABLE_FILE"
 RESOURCE_REASON = "文件过大或结构异常，无法在限定资源内读取，请检查文件后重新发送"
 TIMEOUT_REASON = "文件结构异常，读取超时，无法在限定时间内读取，请检查文件后重新发送"
-PRELOAD = ["parsers.documents", "parsers.forms", "parsers.spreadsheet", "pdfplumber", "openpyxl", "docx", "xlrd"]
+PRELOAD = ["parsers.documents", "parsers.forms", "parsers.spreadsheet", "pdfplumber", "openpyxl", "docx", "xlrd",
+           "intake.parsewarm"]
 
 Item = tuple[bytes, str, str]  # (data, filename, sniffed)
 Reader = Callable[[bytes, str, str], dict[str, Any]]
@@ -259,7 +262,8 @@ class ParserPool:
             target=_child_main, args=(child_end, self.memory_bytes, self.reader, self.tasks_per_child),
             name="intake-parser", daemon=True,
         )
-        process.start()
+        with _main_not_rerun():
+            process.start()
         child_end.close()
         self.stats.children_started += 1
         return _Child(process, parent_end)
@@ -332,6 +336,25 @@ class ParserPool:
             with open(f"/proc/{child.process.pid}/status", encoding="ascii") as f:
                 line = next(x for x in f if x.startswith("VmHWM:"))
             self.stats.child_peak_rss_kb.append(int(line.split()[1]))
+
+
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Start a child without it running the parent's main script again.
+
+    multiprocessing re-executes a ``__main__`` run by path in every child it does not fork (the
+    ``if __name__ == "__main__"`` idiom); the parsers need nothing of it, and under pytest or the
+    ``intake`` script it costs a second per child. A main module *named* ``__main__`` is skipped.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
 
 
 def read_many(items: Iterable[Item], **options: Any) -> list[dict[str, Any]]:

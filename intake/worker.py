@@ -45,6 +45,7 @@ from intake.mailbox import FetchedMessage, Mailbox, MessageMeta
 from intake.mailer import Mailer, build_reply
 from intake.merge import build_ledger, district_view
 from intake.models import Ledger, Outcome, ReplyKind, ReplyState, StoredMessage
+from intake.parsepool import ParserPool
 from intake.staff import DIGEST_FILE, digest_html, send_digest_if_due
 from intake.store import NewAttachment, NewMessage, Store, now_utc
 from parsers.documents import parse_document
@@ -116,6 +117,9 @@ class Worker:
         self.mailbox_factory = mailbox_factory
         self.mailer_factory = mailer_factory
         self._messages: list[StoredMessage] | None = None  # read from the store when first needed
+        # Documents are read in child processes (started when first needed, stopped at the end of each poll).
+        self.parsers = ParserPool(memory_mb=config.parsing.child_memory_mb,
+                                  timeout=config.parsing.file_timeout_seconds)
         # What of the config the ledger and digest are a function of (the config never changes under a worker).
         shape = repr((intake.__version__, config.campaign, config.rules, config.districts, config.paths))
         self._config_hash = hashlib.sha256(shape.encode()).hexdigest()[:16]
@@ -144,6 +148,8 @@ class Worker:
             summary.seconds = time.monotonic() - started
             self.store.finish_poll(poll_id, False, summary.as_dict(), f"{type(e).__name__}: {e}")
             raise
+        finally:
+            self.parsers.close()
         summary.queued = self.store.reply_counts().get(ReplyState.QUEUED, 0)
         summary.seconds = time.monotonic() - started
         self.store.finish_poll(poll_id, True, summary.as_dict())
@@ -325,9 +331,10 @@ class Worker:
         log.error("uid=%s recorded as error: %s", meta.uid, reason)
 
     def _attachments(self, parts: MailParts, outcome: Outcome) -> list[NewAttachment]:
-        """Archive every attachment; read the documents of mail whose files matter."""
+        """Archive every attachment; read the documents of mail whose files matter (in the parser pool)."""
         problems = {p.filename: p for p in parts.problems if p.filename}
-        out = []
+        out: list[NewAttachment | dict[str, Any]] = []
+        to_read: list[tuple[bytes, str, str]] = []
         for att in parts.attachments:
             digest, path = self.archive.put(att.data, att.sniffed)
             base = dict(filename=att.filename, content_type=att.content_type, sniffed=att.sniffed,
@@ -339,10 +346,12 @@ class Worker:
             elif att.sniffed in ARCHIVE_TYPES and att.container is None:
                 out.append(NewAttachment(**base, kind=DocKind.ARCHIVE))
             elif outcome in PARSED:
-                out.append(NewAttachment(**base, **_read_document(att.data, att.filename, att.sniffed)))
+                out.append(base)  # read below, with the message's other documents, two at a time
+                to_read.append((att.data, att.filename, att.sniffed))
             else:
                 out.append(NewAttachment(**base, kind=DocKind.UNRECOGNIZED))
-        return out
+        results = iter(self.parsers.read_many(to_read))
+        return [a if isinstance(a, NewAttachment) else NewAttachment(**a, **next(results)) for a in out]
 
     # -- replies ----------------------------------------------------------
     def _queue_reply(self, stored: StoredMessage, known: list[StoredMessage]) -> None:
