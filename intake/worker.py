@@ -49,7 +49,7 @@ from intake.parsepool import ParserPool
 from intake.staff import DIGEST_FILE, digest_html, send_digest_if_due
 from intake.store import NewAttachment, NewMessage, Store, now_utc
 from parsers.documents import parse_document
-from parsers.mail import parse_mail
+from parsers.mail import oversize_reason, parse_mail, parts_from_headers
 from parsers.types import DocKind, MailParts, ParseError
 from reports.digest import write_digest
 from reports.ledger import write_ledger
@@ -223,9 +223,11 @@ class Worker:
             return
         metas = mb.meta(todo)
         small = [m for m in metas if m.size <= MAX_MESSAGE_BYTES]
-        for meta in metas:
-            if meta.size > MAX_MESSAGE_BYTES:
-                self._record_error(meta, validity, f"message of {meta.size} bytes exceeds {MAX_MESSAGE_BYTES}", summary)
+        big = [m for m in metas if m.size > MAX_MESSAGE_BYTES]
+        heads = mb.headers([m.uid for m in big]) if big else {}
+        for meta in big:  # recorded from its header block alone: the district is known and told (see record)
+            self._handle(FetchedMessage(meta.uid, meta.internaldate, meta.size, heads.get(meta.uid, b"")), validity,
+                         summary)
         for fetched in mb.fetch(small):
             self._handle(fetched, validity, summary)
 
@@ -275,8 +277,14 @@ class Worker:
         self, fetched: FetchedMessage, validity: int, *, source: str = "imap", folder: str | None = None,
         reply: bool = True,
     ) -> StoredMessage | None:
-        """Decide everything about one message and record it with its reply in one transaction."""
-        parts = parse_mail(fetched.raw)
+        """Decide everything about one message and record it with its reply in one transaction.
+
+        A message over ``MAX_MESSAGE_BYTES`` comes as its header block alone (``fetched.size`` is the whole
+        message's): it is recorded by its sender with one message-level UNREADABLE_FILE saying it was too big.
+        """
+        oversize = fetched.size > MAX_MESSAGE_BYTES
+        parts = (parts_from_headers(fetched.raw, oversize_reason(fetched.size, MAX_MESSAGE_BYTES)) if oversize
+                 else parse_mail(fetched.raw))
         digest, raw_path = self.archive.put(fetched.raw, "eml")
         earlier = self.store.find_earlier(parts.message_id, digest)
         folder = folder or self.cfg.mailbox.folder
@@ -292,7 +300,7 @@ class Worker:
         new = NewMessage(
             folder=folder, uidvalidity=validity, uid=fetched.uid,
             message_id=parts.message_id,
-            raw_sha256=digest, raw_path=raw_path, size=len(fetched.raw), sender=parts.from_addr,
+            raw_sha256=digest, raw_path=raw_path, size=max(fetched.size, len(fetched.raw)), sender=parts.from_addr,
             sender_name=parts.from_name, district=district.name if district else None, subject=parts.subject,
             arrival=fetched.internaldate, outcome=outcome,
             findings=message_findings(outcome, parts, attachments, arrival_text),

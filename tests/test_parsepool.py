@@ -161,3 +161,46 @@ def test_parsing_table_is_optional_and_checked():
     assert (cfg.parsing.child_memory_mb, cfg.parsing.file_timeout_seconds) == (1024, 60)
     with pytest.raises(ConfigError, match=r"^parsing\.child_memory_mb: must be at least 256$"):
         parse_config({**raw, "parsing": {"child_memory_mb": 64}}, root, need_secrets=False)
+
+
+# -- the worker, against a real Dovecot --------------------------------------------------------------
+
+
+def test_a_poll_over_hostile_mail_records_every_message_with_its_district(imap_account, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch):
+    """One poll over a district's hostile mail: a PDF bomb beside a good form (the bomb UNREADABLE_FILE, the form
+    read), 1,000 nested multiparts and a message over the size limit (each recorded under the district with a
+    message-level UNREADABLE_FILE, never as unknown_sender), and the worker process lives on."""
+    from support import make_config, on_time
+
+    from intake import worker as worker_module
+    from intake.models import Outcome
+    from intake.store import Store
+    from intake.worker import Worker
+    from parsers import mail
+
+    monkeypatch.setattr(worker_module, "MAX_MESSAGE_BYTES", 2 * 1024 * 1024)
+    sender = b"ylq-ip@example.cn"
+    form = (FORMS / "new_lines.pdf").read_bytes()
+    bomb_mail = hostile.message_with([("炸弹.pdf", "application/pdf", hostile.pdf_text_bomb(3_000_000)),
+                                      ("申报书.pdf", "application/pdf", form)], sender=sender, subject=b"bomb")
+    big_mail = hostile.message_with([("大文件.pdf", "application/pdf", b"%PDF-1.4\n" + os.urandom(2_500_000))],
+                                    sender=sender, subject=b"big")
+    imap_account.append_many([(bomb_mail, on_time(5)), (hostile.nested_multipart(1000, sender), on_time(5)),
+                              (big_mail, on_time(5))])
+    cfg = make_config(tmp_path / "var", imap=imap_account.mailbox_settings(), smtp={"host": "127.0.0.1", "port": 9},
+                      parsing={"child_memory_mb": 256, "file_timeout_seconds": 5})
+    cfg.districts[0].senders[:] = [sender.decode()]
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        summary = Worker(cfg, store).poll()
+        bomb, deep, big = sorted(store.messages(), key=lambda m: m.uid)
+    assert summary.outcomes == {Outcome.PROCESSED: 3}
+    assert {m.district for m in (bomb, deep, big)} == {cfg.districts[0].name}
+    files = {a.filename: a for a in bomb.attachments}
+    assert files["炸弹.pdf"].error_code == "UNREADABLE_FILE"
+    assert files["炸弹.pdf"].error_reason in (RESOURCE_REASON, TIMEOUT_REASON)
+    assert files["申报书.pdf"].kind == "application_form"
+    assert [(f.code, f.message) for f in deep.findings] == [("UNREADABLE_FILE", mail.DEEP)]
+    assert [(f.code, f.message) for f in big.findings] == [
+        ("UNREADABLE_FILE", "邮件大小约4 MB，超过2 MB的接收上限，附件未能读取，请压缩或分开发送")]
+    assert big.attachments == ()
