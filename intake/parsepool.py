@@ -116,12 +116,14 @@ def _child_main(conn: Connection, memory_bytes: int, reader: Reader, tasks: int)
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     for _ in range(tasks):
         try:
-            item = conn.recv()
+            head = conn.recv()
+            if head is None:
+                return
+            data = conn.recv_bytes()
         except (EOFError, OSError, MemoryError):
             return
-        if item is None:
-            return
-        result, note = _answer(reader, *item)
+        result, note = _answer(reader, data, *head)
+        del data
         # Near the ceiling: an error here is the limit speaking (libxml2 says "unknown error" when malloc
         # fails), and a heap that grew this far is not kept for the next file.
         near = memory_bytes > 0 and _vm_peak() >= memory_bytes * RETIRE_AT
@@ -129,7 +131,7 @@ def _child_main(conn: Connection, memory_bytes: int, reader: Reader, tasks: int)
         if near and result.get("kind") == "error":
             result, note = unreadable(RESOURCE_REASON), note or "address-space limit reached"
         try:
-            conn.send((result, note, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, retire))
+            conn.send((result, note, _status_kb("VmHWM"), retire))
         except (OSError, MemoryError, ValueError):
             return
         if retire:
@@ -148,9 +150,15 @@ def _answer(reader: Reader, data: bytes, filename: str, sniffed: str) -> tuple[d
 
 def _vm_peak() -> int:
     """This process's peak address-space size in bytes (what RLIMIT_AS limits); 0 when unknown."""
+    return _status_kb("VmPeak") * 1024
+
+
+def _status_kb(key: str, pid: int | str = "self") -> int:
+    """A ``kB`` line of /proc/PID/status (VmPeak, VmHWM, ...); 0 when unknown. VmHWM, not ``ru_maxrss``: the
+    latter survives fork and exec, so a child would report its ancestors' peak."""
     try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            return next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmPeak:"))
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith(key + ":"))
     except (OSError, StopIteration, ValueError):
         return 0
 
@@ -248,8 +256,10 @@ class ParserPool:
 
     def _give(self, index: int, item: Item) -> _Child | None:
         child = self._idle.pop() if self._idle else self._start()
+        data, filename, sniffed = item
         try:
-            child.conn.send(item)
+            child.conn.send((filename, sniffed))
+            child.conn.send_bytes(data)  # not pickled: no copy of the file in the worker
         except (OSError, ValueError):
             self._discard(child)
             return None
@@ -332,10 +342,8 @@ class ParserPool:
         child.conn.close()
 
     def _note_peak(self, child: _Child) -> None:
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            with open(f"/proc/{child.process.pid}/status", encoding="ascii") as f:
-                line = next(x for x in f if x.startswith("VmHWM:"))
-            self.stats.child_peak_rss_kb.append(int(line.split()[1]))
+        if peak := _status_kb("VmHWM", child.process.pid):
+            self.stats.child_peak_rss_kb.append(peak)
 
 
 @contextlib.contextmanager

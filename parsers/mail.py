@@ -31,6 +31,7 @@ import base64
 import binascii
 import codecs
 import email
+import email.feedparser
 import email.parser
 import email.policy
 import email.utils
@@ -57,6 +58,7 @@ CLOUD = "CLOUD_ATTACHMENT"
 UNPARSEABLE = "邮件格式无法解析，附件未能读取，请重新发送"  # the last resort's reason
 DEEP = "邮件结构异常（MIME 层级嵌套过深），附件未能读取，请将文件直接作为附件重新发送"
 MAX_HEADER_BYTES = 1024 * 1024  # the header block read when the body is not
+FEED_BYTES = 64 * 1024
 
 
 class _TooManyParts(Exception):
@@ -103,7 +105,7 @@ def _parse(raw: bytes, limits: Limits) -> MailParts:
     if len(raw) > MAX_MESSAGE_BYTES:
         reason = f"邮件超过{MAX_MESSAGE_BYTES // (1024 * 1024)} MB，未读取附件，请分开发送"
         return _with_headers(_headers_only(raw), (), (Problem(UNREADABLE, "", reason),), ())
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msg = _message(raw)
     try:
         parts = list(_walk(msg))
     except _TooManyParts:
@@ -114,6 +116,16 @@ def _parse(raw: bytes, limits: Limits) -> MailParts:
     if links:
         problems.append(Problem(CLOUD, "", f"邮件正文含{len(links)}个“超大附件”下载链接，需工作人员手动下载"))
     return _with_headers(msg, tuple(attachments), tuple(problems), links)
+
+
+def _message(raw: bytes) -> Message:
+    """The message parsed (``compat32``), fed in slices: ``email.message_from_bytes`` would hold the whole
+    message a second and a third time (as text, and in a StringIO at four bytes a character)."""
+    parser = email.feedparser.BytesFeedParser(policy=email.policy.compat32)
+    view = memoryview(raw)
+    for start in range(0, len(raw), FEED_BYTES):
+        parser.feed(view[start : start + FEED_BYTES].tobytes())
+    return parser.close()
 
 
 def _with_headers(
@@ -409,7 +421,7 @@ def _decoded_message(wrapped: Message, cte: str) -> Message:
         data = base64.b64decode(encoded) if cte == "base64" else binascii.a2b_qp(encoded)
     except (ValueError, TypeError, LookupError):  # binascii.Error and UnicodeError are ValueErrors
         return wrapped
-    return email.message_from_bytes(data, policy=email.policy.compat32)
+    return _message(data)
 
 
 def content_type(part: Message) -> str:
@@ -457,6 +469,13 @@ def _attachment(part: Message, number: int) -> Attachment:
 def _payload(part: Message) -> bytes:
     if part.is_multipart():
         return b""
+    payload = part.get_payload()
+    cte = _unfold(raw_header(part, "content-transfer-encoding") or "").strip().lower()
+    if cte == "base64" and isinstance(payload, str) and payload.isascii():
+        try:  # straight from the text: no ASCII copy of the whole part first (as get_payload(decode=True) makes)
+            return binascii.a2b_base64(payload)
+        except (binascii.Error, ValueError):
+            pass  # the email package's forgiving decoder below
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
 
