@@ -37,11 +37,11 @@ from servers import Dovecot, SmtpServer, find_dovecot  # noqa: E402
 from support import SENDERS, make_config, on_time  # noqa: E402
 
 from intake.compose import compose  # noqa: E402
-from intake.sample_forms import form_pdf  # noqa: E402
-from intake.sample_tables import summary_table_xlsx  # noqa: E402
-from intake.samples import sample_project  # noqa: E402
 from intake.store import Store  # noqa: E402
 from intake.worker import Worker  # noqa: E402
+from samples.forms import form_pdf  # noqa: E402
+from samples.projects import sample_project  # noqa: E402
+from samples.tables import summary_table_xlsx  # noqa: E402
 
 DISTRICT_MESSAGES = 20
 YUNLONG = SENDERS["云龙区"]

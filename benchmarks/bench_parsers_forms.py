@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/bench_parsers_forms.py [--reps N] [--layout LAYOUT]``.
 Both sides run in one process, interleaved, on the same bytes (a form from
-``intake.sample_forms``: cover page, sections 一 and 二 on pages 2–3, narrative to page 10):
+``samples.forms``: cover page, sections 一 and 二 on pages 2–3, narrative to page 10):
 
 - baseline: ``pdfplumber.open`` + ``page.extract_text()`` for every page;
 - parse_form: what the intake worker calls (stops once every field is found);
@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 import pdfplumber  # noqa: E402
 
-from intake.sample_forms import form_pdf, sample_form_fields  # noqa: E402
 from parsers.forms import parse_form  # noqa: E402
+from samples.forms import form_pdf, sample_form_fields  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "parsers_forms.txt"
 

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from intake.sample_tables import sample_row, summary_table_xlsx  # noqa: E402
 from parsers.spreadsheet import parse_summary_table  # noqa: E402
+from samples.tables import sample_row, summary_table_xlsx  # noqa: E402
 
 TARGET = 1.5
 RESULTS = ROOT / "benchmarks" / "results" / "parsers_tables.txt"

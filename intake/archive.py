@@ -9,9 +9,9 @@ makes a crashed poll's re-run harmless.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
+
+from reports.files import atomic_write, remove_stale_temp
 
 SUFFIX = {
     "pdf": ".pdf", "xlsx": ".xlsx", "xlsm": ".xlsm", "xls": ".xls", "docx": ".docx", "doc": ".doc",
@@ -30,6 +30,10 @@ class Archive:
         self.data_dir = data_dir
         self.root = data_dir / "archive"
 
+    def remove_stale_temp(self) -> int:
+        """Clear temporary files a killed writer left in the data directory (archive, ledger, digest)."""
+        return remove_stale_temp(self.data_dir)
+
     def relative_path(self, digest: str, kind: str) -> str:
         return f"archive/{digest[:2]}/{digest}{SUFFIX.get(kind, '.bin')}"
 
@@ -39,17 +43,7 @@ class Archive:
         rel = self.relative_path(digest, kind)
         target = self.data_dir / rel
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write(target, lambda fh: fh.write(data), mode=None)
         return digest, rel
 
     def read(self, rel: str) -> bytes:

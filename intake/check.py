@@ -33,7 +33,8 @@ def _imap(cfg: Config) -> str:
             state = "exists" if box.folder_exists(mb.processed_folder) else "will be created"
             folders = f"; processed folder {mb.processed_folder!r} {state}"
     id_note = " with ID" if mb.imap_id else ""
-    return (f"IMAP {mb.host}:{mb.port} login as {mb.user}{id_note}, folder {mb.folder!r} "
+    tls = "certificate verified" if box.mode != "plain" else "not encrypted"
+    return (f"IMAP {mb.host}:{mb.port} ({box.mode}, {tls}) login as {mb.user}{id_note}, folder {mb.folder!r} "
             f"(UIDVALIDITY {box.uidvalidity}, {count} messages){folders}")
 
 
@@ -42,6 +43,7 @@ def _smtp(cfg: Config) -> str:
     with Mailer(sm):
         pass
     mode = "SSL" if sm.ssl else "STARTTLS" if sm.starttls else "plain"
+    mode += ", certificate verified" if sm.ssl or sm.starttls else ", not encrypted"
     return f"SMTP {sm.host}:{sm.port} ({mode}) login as {sm.user or '(no login)'}; nothing sent"
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from intake.config import CampaignConfig
 from intake.models import Code, Finding, Outcome
 from intake.store import NewAttachment
+from parsers.programs import OUR_PROGRAM, campaign_year, says_form
 from parsers.types import DocKind, MailParts, Problem
 
 REPLIES = {Outcome.PROCESSED, Outcome.LATE}  # outcomes from a district that are answered
 PARSED = {Outcome.PROCESSED, Outcome.LATE, Outcome.UNKNOWN_SENDER}  # outcomes whose files are read
+_OURS: dict[str, str] = {DocKind.SUMMARY_TABLE: "汇总表", DocKind.APPLICATION_FORM: "申报书"}
 
 
 def classify(
@@ -29,9 +32,14 @@ def classify(
 
 
 def message_findings(
-    outcome: Outcome, parts: MailParts, attachments: Sequence[NewAttachment], arrival_text: str = ""
+    outcome: Outcome, parts: MailParts, attachments: Sequence[NewAttachment], arrival_text: str = "",
+    campaign: CampaignConfig | None = None,
 ) -> tuple[Finding, ...]:
-    """Message-level findings: ``LATE`` alone for late mail, else problems with the files sent."""
+    """Message-level findings: ``LATE`` alone for late mail, else problems with the files sent.
+
+    ``campaign`` names the program and year this intake merges (spec 10.1); without it, the
+    notice's 高价值专利培育计划 of any year.
+    """
     if outcome is Outcome.LATE:
         return (Finding.of(Code.LATE, f"本邮件于{arrival_text}收到，已超过申报截止时间，逾期材料不予受理。"),)
     if outcome not in PARSED:
@@ -46,9 +54,21 @@ def message_findings(
             Code.CLOUD_ATTACHMENT,
             "邮件使用了“超大附件”下载链接，工作人员将手动下载核对；建议将文件压缩后直接作为附件发送。",
         ))
+    program = campaign.program if campaign else OUR_PROGRAM
+    year = campaign_year(campaign.name, campaign.number_prefix) if campaign else None
     for a in attachments:
-        if a.error_code == Code.UNREADABLE_FILE:
+        foreign = _not_ours(a, program, year)
+        if foreign is not None:
+            found.append(foreign)
+        elif a.error_code == Code.UNREADABLE_FILE:
             found.append(Finding.of(Code.UNREADABLE_FILE, f"文件“{a.filename}”无法读取：{a.error_reason}", a.filename))
+        elif a.error_code == Code.SCANNED_FORM and not says_form(a.filename):
+            found.append(Finding.of(
+                Code.UNRECOGNIZED_FILE,
+                f"文件“{a.filename}”是扫描件，文件名未注明是申报书、合作协议、信用承诺书还是汇总表，未能确定用途；"
+                "请在文件名中注明材料名称和申报单位（如“某某公司申报书.pdf”）后重新发送。",
+                a.filename,
+            ))
         elif a.kind == DocKind.SUMMARY_TABLE and a.parsed and a.parsed.get("missing_columns"):
             missing = "、".join(a.parsed["missing_columns"])
             found.append(Finding.of(
@@ -64,6 +84,35 @@ def message_findings(
             ))
     found.extend(_orphan_problems(parts.problems, attachments))
     return tuple(found)
+
+
+def _not_ours(a: NewAttachment, program: str, year: int | None) -> Finding | None:
+    """OTHER_PROGRAM for another program's file, WRONG_CAMPAIGN for ours of another year (spec 10.1)."""
+    parsed = a.parsed or {}
+    named, named_year = parsed.get("program"), parsed.get("year")
+    what = _OURS.get(a.kind)
+    if a.kind == DocKind.OTHER_PROGRAM or (what and named and named != program):
+        label = parsed.get("recognized_as") or what or "材料"
+        if not named:
+            return Finding.of(
+                Code.OTHER_PROGRAM,
+                f"文件“{a.filename}”未注明所属项目，且不含专利数列，未作为{program}汇总表处理；"
+                f"如确为{program}汇总表，请使用通知所附模板（含有效专利数等列）重新发送。",
+                a.filename,
+            )
+        return Finding.of(
+            Code.OTHER_PROGRAM,
+            f"文件“{a.filename}”是{named}的{label}，已登记为其他项目来件，不纳入{program}受理；该项目由市局另行办理。",
+            a.filename,
+        )
+    if what and named_year and year and named_year != year:
+        return Finding.of(
+            Code.WRONG_CAMPAIGN,
+            f"文件“{a.filename}”是{named_year}年的{program}{what}，与本次{year}年申报不符，未予受理；"
+            f"请发送{year}年的{what}。",
+            a.filename,
+        )
+    return None
 
 
 def _orphan_problems(problems: Sequence[Problem], attachments: Sequence[NewAttachment]) -> list[Finding]:

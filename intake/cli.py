@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
-from intake.config import Config, load_config
+import intake
+from intake import config as _config
+from intake.config import Config
 from intake.errors import ConfigError, IntakeError, LockedError, MailboxError
 from intake.lock import poll_lock
 from intake.store import Store
@@ -19,16 +21,70 @@ from intake.store import Store
 log = logging.getLogger("intake")
 DEFAULT_CONFIG = os.environ.get("INTAKE_CONFIG", "config.toml")
 EXIT_CONFIG, EXIT_MAILBOX, EXIT_LOCKED, EXIT_STALE = 2, 3, 4, 5
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FILE_BYTES, LOG_FILE_BACKUPS = 10 * 1024 * 1024, 5  # paths.log_file: 10 MB, then .1 … .5 (60 MB at most)
+
+
+class _Formatter(logging.Formatter):
+    """Local time with its UTC offset (``2024-11-05 09:12:00+0800``), and the configured passwords blanked
+    out of every line, whatever logged them (ours, a library's, a traceback)."""
+
+    secrets: tuple[str, ...] = ()
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        from datetime import datetime
+
+        return datetime.fromtimestamp(record.created).astimezone().strftime(datefmt or "%Y-%m-%d %H:%M:%S%z")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+_FORMATTER = _Formatter(LOG_FORMAT)
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("apscheduler", "pdfminer", "mail.log"):
+    """Log lines to standard error (the journal, ``docker logs``); ``load_config`` adds ``paths.log_file``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_FORMATTER)
+    root = logging.getLogger()
+    # our stderr handler from an earlier main() in this process goes; other handlers (pytest's, the log file) stay
+    for old in [h for h in root.handlers if h.formatter is _FORMATTER and type(h) is logging.StreamHandler]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("apscheduler", "pdfminer", "mail.log", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _log_to_file(path: Path) -> None:
+    """Also log to ``path``, rotated by size (once per process; the directory is created)."""
+    from logging.handlers import RotatingFileHandler
+
+    root = logging.getLogger()
+    if any(isinstance(h, RotatingFileHandler) and Path(h.baseFilename) == path for h in root.handlers):
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = RotatingFileHandler(path, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_BACKUPS, encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"paths.log_file: cannot write {path} ({e.strerror})") from None
+    handler.setFormatter(_FORMATTER)
+    root.addHandler(handler)
+
+
+def load_config(path: Path, need_secrets: bool = True) -> Config:
+    """``intake.config.load_config``, then the log set up as the config says: the passwords are masked in
+    every log line, and ``paths.log_file`` (when set) gets the same lines as standard error."""
+    cfg = _config.load_config(path, need_secrets)
+    _FORMATTER.secrets = tuple(s for s in (cfg.mailbox.password, cfg.smtp.password) if len(s) >= 4)
+    if cfg.paths.log_file is not None:
+        _log_to_file(cfg.paths.log_file)
+    log.debug("config %s loaded (data in %s)", cfg.source, cfg.paths.data_dir)
+    return cfg
 
 
 def open_store(cfg: Config) -> Store:
@@ -158,8 +214,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """One line: healthy, or why not (the Docker HEALTHCHECK and monitoring run this)."""
+    from datetime import UTC, datetime, timedelta
+
+    from intake.health import health
+
+    cfg = load_config(Path(args.config), need_secrets=False)
+    minutes = args.max_age_minutes or 3 * cfg.schedule.interval_minutes
+    report = health(cfg.paths.data_dir / "intake.db", datetime.now(UTC), timedelta(minutes=minutes),
+                    args.max_failures, cfg.campaign.tz)
+    print(report.line)
+    return report.exit_code
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from intake.demo import main as demo_main
+    from samples.demo import main as demo_main
 
     if not args.verbose:  # the demo prints its own progress; per-message log lines only with -v
         logging.getLogger().setLevel(logging.WARNING)
@@ -175,15 +245,21 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "config-reference": (cmd_config_reference, "print the configuration reference, generated from the schema"),
     "demo": (cmd_demo, "the whole job on built-in sample mail, with embedded IMAP and SMTP servers on 127.0.0.1"),
     "import": (cmd_import, "process .eml files exported from webmail (backfill); never sends mail"),
+    "health": (cmd_health, "exit 0 when polls are succeeding, non-zero (with the reason) when they stopped; "
+                           "reads only the database"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="intake", description="Mail intake for the Xuzhou IP Bureau.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {intake.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # -v after the command too (`intake poll -v`); SUPPRESS keeps a -v given before the command
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (func, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         p.set_defaults(func=func)
         if name not in ("demo", "config-reference"):
             p.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
@@ -197,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("poll", "run"):
             p.add_argument("--dry-run", action="store_true",
                            help="process and write the ledger; send nothing, move nothing")
+        if name == "health":
+            p.add_argument("--max-age-minutes", type=int, default=0, metavar="N",
+                           help="unhealthy when the last successful poll is older (default: 3 x interval_minutes)")
+            p.add_argument("--max-failures", type=int, default=3, metavar="N",
+                           help="unhealthy when the last N polls all failed (default: %(default)s)")
     return parser
 
 

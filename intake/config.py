@@ -1,4 +1,4 @@
-"""Load and validate ``config.toml`` (spec section 8).
+"""Load and validate ``config.toml``.
 
 Every error names its key in one line (``ConfigError``); the CLI prints it and
 exits non-zero, so a bad config never surfaces later as a traceback. The schema
@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intake.errors import ConfigError
+from intake.registry import Registry, load_registry
 
 # (key, type, required, default, help). Types: str, int, float, bool, datetime, list[str]
 Key = tuple[str, type | str, bool, Any, str]
@@ -27,6 +28,7 @@ SCHEMA: dict[str, list[Key]] = {
         ("host", str, True, None, "IMAP server, imap.163.com for the bureau's mailbox"),
         ("port", int, True, None, "993 for IMAPS"),
         ("ssl", bool, True, None, "true: IMAP over TLS; false: plain IMAP (local servers, tests)"),
+        ("starttls", bool, False, False, "with ssl = false: upgrade the plain connection with STARTTLS (verified)"),
         ("user", str, True, None, "login name, the full address"),
         ("password_env", str, True, None, "name of the environment variable holding the password (163: the 授权码)"),
         ("folder", str, True, None, "folder to read, normally INBOX"),
@@ -127,6 +129,7 @@ class MailboxConfig:
     ca_file: str = ""
     require_authenticated: bool = False
     max_fetch_bytes: int = 200 * 1024 * 1024
+    starttls: bool = False
     password: str = field(default="", repr=False)
 
     @property
@@ -195,6 +198,7 @@ class RulesConfig:
     agency_max_projects: int = 1
     required_attachments: tuple[str, ...] = ("合作协议", "信用承诺书")
     registry: Path | None = None
+    registry_data: Registry | None = None  # the file at `registry`, read at start (intake.registry)
 
 
 @dataclass(frozen=True)
@@ -291,13 +295,37 @@ def _table(raw: dict[str, Any], keys: list[Key], where: str) -> dict[str, Any]:
     return out
 
 
-def _secret(env_name: str, where: str, required: bool) -> str:
-    value = os.environ.get(env_name)
-    if value is None:
-        if required:
-            raise ConfigError(f"{where}: environment variable {env_name} is not set")
-        return ""
-    return value
+def _secrets(mb: dict[str, Any], sm: dict[str, Any], need_secrets: bool) -> tuple[str, str]:
+    """The IMAP and SMTP passwords from the environment; one error naming every variable that is not set."""
+    wanted = [("mailbox.password_env", mb["password_env"], need_secrets),
+              ("smtp.password_env", sm["password_env"], need_secrets and bool(sm["user"]))]
+    missing = [f"{where}: environment variable {env} is not set"
+               for where, env, required in wanted if required and os.environ.get(env) is None]
+    if missing:
+        raise ConfigError("; ".join(dict.fromkeys(missing)))
+    return os.environ.get(mb["password_env"], ""), os.environ.get(sm["password_env"], "")
+
+
+def _check_smtp(sm: dict[str, Any]) -> None:
+    """Settings that contradict each other, or a From without an address, would fail every reply."""
+    if sm["ssl"] and sm["starttls"]:
+        raise ConfigError("smtp.starttls: cannot be true together with smtp.ssl (TLS from the start); "
+                          "set one of them to false")
+    _address(sm["sender"], "smtp.sender", display_name=True)
+
+
+def _check_districts(districts: list[DistrictConfig]) -> None:
+    """Two districts under one name (or one 受理编号 label) would merge one district's projects into another's."""
+    names: dict[str, int] = {}
+    labels: dict[str, int] = {}
+    for i, d in enumerate(districts):
+        if d.name in names:
+            raise ConfigError(f"districts[{i}].name: {d.name} is already the name of districts[{names[d.name]}]")
+        if d.label in labels:
+            other = districts[labels[d.label]].name
+            raise ConfigError(f"districts[{i}].short_name: {d.name} and {other} would both number their "
+                              f"projects {d.label}; give one of them another short_name")
+        names[d.name] = labels[d.label] = i
 
 
 def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> Config:
@@ -317,8 +345,11 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
         tables[name] = _table(section, keys, name)
 
     mb, sm = tables["mailbox"], tables["smtp"]
-    mb["password"] = _secret(mb["password_env"], "mailbox.password_env", need_secrets)
-    sm["password"] = _secret(sm["password_env"], "smtp.password_env", need_secrets and bool(sm["user"]))
+    _check_smtp(sm)
+    if mb["ssl"] and mb["starttls"]:
+        raise ConfigError("mailbox.starttls: cannot be true together with mailbox.ssl (TLS from the start); "
+                          "set one of them to false")
+    mb["password"], sm["password"] = _secrets(mb, sm, need_secrets)
     camp = tables["campaign"]
     try:
         ZoneInfo(camp["timezone"])
@@ -332,10 +363,13 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
     rules = tables["rules"]
     rules["required_attachments"] = tuple(rules["required_attachments"])
     rules["registry"] = base / rules["registry"] if rules["registry"] else None
+    rules["registry_data"] = load_registry(rules["registry"], camp["program"]) if rules["registry"] else None
     if tables["schedule"]["interval_minutes"] < 1:
         raise ConfigError("schedule.interval_minutes: must be at least 1")
     if mb["batch_size"] < 1:
         raise ConfigError("mailbox.batch_size: must be at least 1")
+    for table in (mb, sm):  # CA files are read relative to the config file, like the other paths
+        table["ca_file"] = str(base / table["ca_file"]) if table["ca_file"] else ""
 
     districts_raw = raw.get("districts")
     if not isinstance(districts_raw, list) or not districts_raw:
@@ -351,12 +385,17 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
             raise ConfigError(f"{where}.senders: a district needs at least one sender address")
         if not 0 <= dd["city_share"] <= 1:
             raise ConfigError(f"{where}.city_share: must be between 0 and 1")
+        dd["senders"] = [s.strip() for s in dd["senders"]]
+        if dd["quota"] < 0:
+            raise ConfigError(f"{where}.quota: must be 0 or more, not {dd['quota']}")
         for s in dd["senders"]:
             _address(s, f"{where}.senders")
-            if s.lower() in seen_senders:
-                raise ConfigError(f"{where}.senders: {s} is already a sender of {seen_senders[s.lower()]}")
-            seen_senders[s.lower()] = dd["name"]
+            key = s.strip().lower()
+            if key in seen_senders:
+                raise ConfigError(f"{where}.senders: {s} is listed twice (already a sender of {seen_senders[key]})")
+            seen_senders[key] = dd["name"]
         districts.append(DistrictConfig(**dd))
+    _check_districts(districts)
 
     for a in tables["staff"]["report_to"]:
         _address(a, "staff.report_to", display_name=True)

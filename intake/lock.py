@@ -1,28 +1,35 @@
-"""One poller at a time: an exclusive ``flock`` on ``<data_dir>/intake.lock``."""
+"""One poller at a time: an exclusive lock on ``<data_dir>/intake.lock``.
+
+``filelock`` takes the operating system's own lock (``flock`` on Linux and macOS, the Win32 file lock on
+Windows), so the lock is released by the kernel when the process dies, however it dies: no stale lock
+file to clean up after a crash or a power cut.
+"""
 
 from __future__ import annotations
 
-import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from intake.errors import LockedError
+
+LOCK_NAME = "intake.lock"
 
 
 @contextmanager
 def poll_lock(data_dir: Path) -> Iterator[None]:
-    """Hold the worker lock; raise ``LockedError`` at once if another process has it."""
+    """Hold the worker lock; raise ``LockedError`` at once if another process (or another holder) has it."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / "intake.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    # thread_local=False and is_singleton=False: a second poll_lock in the same process is refused too,
+    # exactly like one in another process (no re-entry by accident).
+    lock = FileLock(data_dir / LOCK_NAME, timeout=0, thread_local=False, is_singleton=False)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(f"another intake process is polling {data_dir}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        lock.acquire()
+    except Timeout:
+        raise LockedError(f"another intake process is polling {data_dir} (lock {data_dir / LOCK_NAME})") from None
+    try:
         yield
     finally:
-        os.close(fd)
+        lock.release()

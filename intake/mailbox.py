@@ -1,9 +1,12 @@
-"""The IMAP edge: log in (with RFC 2971 ID for 163.com), find new UIDs, fetch, flag and move.
+"""The IMAP edge: log in over verified TLS (with RFC 2971 ID for 163.com), find new UIDs, fetch, flag, move.
 
-Built on imap-tools. Bodies are fetched with ``BODY.PEEK[]`` so reading never
-marks mail seen; INTERNALDATE (which imap-tools does not fetch) comes from a
-separate metadata request without literals, so the parsing is simple and
-robust across servers. Nothing here deletes mail.
+Built on imap-tools and imaplib. Bodies are fetched with ``BODY.PEEK[]`` so
+reading never marks mail seen, in batches bounded by count and by bytes.
+FETCH responses are parsed item by item (``intake.fetchparse``), so the order a
+server sends UID/INTERNALDATE/RFC822.SIZE in does not matter, and every UID
+asked for is either returned or reported missing. Nothing here deletes mail:
+no EXPUNGE is ever sent except ``UID EXPUNGE`` of our own, already copied UIDs
+on a server with UIDPLUS but without MOVE.
 """
 
 from __future__ import annotations
@@ -14,24 +17,27 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from imap_tools import MailBox, MailBoxUnencrypted
+from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
 from imap_tools.errors import ImapToolsError
+from imap_tools.utils import encode_folder
 
 from intake.config import MailboxConfig
 from intake.errors import MailboxError
+from intake.fetchparse import FetchParseError, fetch_items
+from intake.tls import describe_tls_error, verified_context
 
 log = logging.getLogger(__name__)
 
 imaplib.Commands.setdefault("ID", ("NONAUTH", "AUTH", "SELECTED"))
 CLIENT_ID = '("name" "xzip-intake" "version" "0.1" "vendor" "Xuzhou IP Bureau")'
-_META = re.compile(rb'UID (\d+).*?INTERNALDATE "([^"]+)".*?RFC822\.SIZE (\d+)|'
-                   rb'RFC822\.SIZE (\d+).*?UID (\d+).*?INTERNALDATE "([^"]+)"')
-_UID = re.compile(rb"UID (\d+)")
 IMAP_ERRORS = (imaplib.IMAP4.error, ImapToolsError, OSError, ssl.SSLError, socket.timeout, EOFError)
+UIDS_PER_COMMAND = 500  # as ranges; Dovecot refuses a command line over 64 KiB ("Too long argument")
+OnMissing = Callable[[int, str], None]
+_warned_no_move: set[tuple[str, str]] = set()  # (host, user) told once per process that moving is impossible
 
 
 def parse_internaldate(text: str) -> datetime:
@@ -73,30 +79,85 @@ def _uid_set(uids: Sequence[int]) -> str:
     return ",".join(uid_ranges(uids))
 
 
+def fetch_batches(metas: Sequence[MessageMeta], max_count: int, max_bytes: int) -> Iterator[list[MessageMeta]]:
+    """``metas`` in order, cut into batches of at most ``max_count`` messages whose sizes add up to at most
+    ``max_bytes``; a message larger than ``max_bytes`` on its own goes alone."""
+    batch: list[MessageMeta] = []
+    total = 0
+    for meta in metas:
+        if batch and (len(batch) >= max_count or total + meta.size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(meta)
+        total += meta.size
+    if batch:
+        yield batch
+
+
+def search_value(value: str) -> tuple[str, bytes | None]:
+    """A SEARCH argument for ``value``: a quoted string when it is plain ASCII, else a literal.
+
+    Returns ``(argument, literal)``: with a literal the argument is empty and the literal (UTF-8) must
+    be the command's last argument (imaplib sends it as ``{n}``). CR, LF and NUL are dropped first:
+    no header value holds them after unfolding, and they would end the command early.
+    """
+    cleaned = re.sub(r"[\r\n\0]+", "", value)
+    if cleaned.isascii() and cleaned.isprintable():
+        return '"' + cleaned.replace("\\", "\\\\").replace('"', '\\"') + '"', None
+    return "", cleaned.encode("utf-8")
+
+
+class MetaList(list[MessageMeta]):
+    """``meta()``'s answer: the messages found, ascending by UID, and ``missing``: the UIDs asked for
+    that came back without a complete answer (gone meanwhile, or a server that left items out)."""
+
+    missing: list[int]
+
+    def __init__(self, metas: Iterable[MessageMeta] = (), missing: Iterable[int] = ()) -> None:
+        super().__init__(metas)
+        self.missing = sorted(missing)
+
+
+def _log_missing(uid: int, reason: str) -> None:
+    log.warning("uid=%s: %s; left for the next poll", uid, reason)
+
+
 class Mailbox:
-    """One logged-in IMAP session on the configured folder. Use as a context manager."""
+    """One logged-in IMAP session. Use as a context manager; ``select`` switches folders."""
 
     def __init__(self, cfg: MailboxConfig) -> None:
         self.cfg = cfg
-        self.box: MailBox | MailBoxUnencrypted | None = None
+        self.box: MailBox | MailBoxStartTls | MailBoxUnencrypted | None = None
+        self.folder = ""
         self.uidvalidity = 0
         self.bodies_fetched = 0
+        self._capabilities: set[str] | None = None
 
     # -- session ----------------------------------------------------------
     def __enter__(self) -> Mailbox:
         try:
             self._connect()
-        except IMAP_ERRORS as e:
+        except (*IMAP_ERRORS, ValueError) as e:  # ValueError: imap-tools refuses STARTTLS on port 993
             self.close()
-            raise MailboxError(f"IMAP {self.cfg.host}:{self.cfg.port}: {_reason(e)}") from e
+            raise MailboxError(f"IMAP {self.cfg.host}:{self.cfg.port}: {_reason(e, 'mailbox.ca_file')}") from e
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def mode(self) -> str:
+        """How the connection is protected: ``SSL``, ``STARTTLS`` or ``plain``."""
+        return "SSL" if self.cfg.ssl else "STARTTLS" if getattr(self.cfg, "starttls", False) else "plain"
+
     def _connect(self) -> None:
-        cls = MailBox if self.cfg.ssl else MailBoxUnencrypted
-        self.box = cls(self.cfg.host, self.cfg.port, timeout=self.cfg.timeout_seconds)
+        timeout = self.cfg.timeout_seconds
+        if self.mode == "plain":
+            self.box = MailBoxUnencrypted(self.cfg.host, self.cfg.port, timeout=timeout)
+        else:
+            context = verified_context(self.cfg.ca_file, "mailbox.ca_file")
+            cls = MailBox if self.mode == "SSL" else MailBoxStartTls
+            self.box = cls(self.cfg.host, self.cfg.port, timeout=timeout, ssl_context=context)
         self.box.login(self.cfg.user, self.cfg.password, initial_folder=None)
         if self.cfg.imap_id:
             self.send_id()
@@ -110,15 +171,21 @@ class Mailbox:
         if typ != "OK":
             raise MailboxError(f"IMAP ID command refused: {data!r}")
 
-    def select(self, folder: str) -> None:
+    def select(self, folder: str, readonly: bool = False) -> int:
+        """Make ``folder`` (any name, Chinese included) the current folder; returns its UIDVALIDITY,
+        also kept in ``self.uidvalidity`` (and the name in ``self.folder``)."""
         box = self._box()
         try:
-            box.folder.set(folder)
-        except ImapToolsError as e:
+            box.folder.set(folder, readonly=readonly)
+            found = self.client.untagged_responses.get("UIDVALIDITY") or [None]
+            validity = int(found[-1]) if found[-1] is not None else None
+            if validity is None:  # a server that left it out of SELECT's answer
+                validity = int(box.folder.status(folder, ["UIDVALIDITY"])["UIDVALIDITY"])
+        except IMAP_ERRORS as e:
             hint = " (163.com needs mailbox.imap_id = true)" if b"Unsafe Login" in repr(e).encode() else ""
             raise MailboxError(f"cannot select folder {folder!r}: {_reason(e)}{hint}") from e
-        status = box.folder.status(folder, ["UIDVALIDITY"])
-        self.uidvalidity = int(status["UIDVALIDITY"])
+        self.folder, self.uidvalidity = folder, validity
+        return validity
 
     def close(self) -> None:
         if self.box is not None:
@@ -127,8 +194,9 @@ class Mailbox:
             except Exception:  # noqa: BLE001 - closing a connection that may already be dead
                 pass
             self.box = None
+        self._capabilities = None
 
-    def _box(self) -> MailBox | MailBoxUnencrypted:
+    def _box(self) -> MailBox | MailBoxStartTls | MailBoxUnencrypted:
         if self.box is None:
             raise MailboxError("not connected")
         return self.box
@@ -136,6 +204,18 @@ class Mailbox:
     @property
     def client(self) -> imaplib.IMAP4:
         return self._box().client
+
+    @property
+    def capabilities(self) -> set[str]:
+        """What the server offers after login (asked once per session: the greeting's list is shorter)."""
+        if self._capabilities is None:
+            try:
+                typ, data = self.client.capability()
+            except IMAP_ERRORS as e:
+                raise MailboxError(f"IMAP CAPABILITY failed: {_reason(e)}") from e
+            words = b" ".join(d for d in data if isinstance(d, bytes)).decode("ascii", "replace").upper().split()
+            self._capabilities = set(words) if typ == "OK" else {c.upper() for c in self.client.capabilities}
+        return self._capabilities
 
     def _run(self, what: str, *args: str) -> list:
         try:
@@ -146,6 +226,15 @@ class Mailbox:
             raise MailboxError(f"IMAP {what} failed: {data!r}")
         return list(data or [])
 
+    def _fetch(self, uids: Sequence[int], items: str) -> dict[int, dict]:
+        """``UID FETCH`` → UID → its data items (any order, merged when a server splits them)."""
+        data = self._run("FETCH", "FETCH", _uid_set(uids), items)
+        try:
+            responses = fetch_items(data)
+        except FetchParseError as e:
+            raise MailboxError(f"IMAP FETCH answer not understood: {e}") from e
+        return {r.uid: r.items for r in responses if r.uid is not None}
+
     # -- reading ----------------------------------------------------------
     def uids_from(self, start: int) -> list[int]:
         """UIDs ≥ ``start`` in the folder, ascending (``n:*`` always includes the top UID: filtered)."""
@@ -153,65 +242,103 @@ class Mailbox:
         uids = [int(u) for u in (data[0] or b"").split()] if data else []
         return sorted(u for u in uids if u >= start)
 
-    def meta(self, uids: Sequence[int]) -> list[MessageMeta]:
-        """INTERNALDATE and size of each UID, without fetching bodies."""
-        out = []
-        for batch in _chunks(uids, 500):
-            for item in self._run("FETCH", "FETCH", _uid_set(batch), "(UID INTERNALDATE RFC822.SIZE)"):
-                line = item[0] if isinstance(item, tuple) else item
-                m = _META.search(line or b"")
-                if m:
-                    uid, date, size = (m[1], m[2], m[3]) if m[1] else (m[5], m[6], m[4])
-                    out.append(MessageMeta(int(uid), parse_internaldate(date.decode()), int(size)))
-        return sorted(out, key=lambda m: m.uid)
+    def meta(self, uids: Sequence[int], on_missing: OnMissing | None = _log_missing) -> MetaList:
+        """INTERNALDATE and size of each UID, without fetching bodies.
+
+        Every UID is accounted for: those without a complete answer are in the result's ``missing``
+        (and passed to ``on_missing(uid, reason)``, which by default logs a warning).
+        """
+        found: dict[int, MessageMeta] = {}
+        reasons: dict[int, str] = {}
+        for batch in _chunks(uids, UIDS_PER_COMMAND):
+            items = self._fetch(batch, "(UID INTERNALDATE RFC822.SIZE)")
+            late = [u for u in batch if u in items and "INTERNALDATE" not in items[u]]
+            if late:  # some servers leave an item out: ask for it alone once
+                for uid, extra in self._fetch(late, "(UID INTERNALDATE)").items():
+                    items.setdefault(uid, {}).update(extra)
+            for uid in batch:
+                meta, reason = _meta_from(uid, items.get(uid))
+                if meta is not None:
+                    found[uid] = meta
+                else:
+                    reasons[uid] = reason
+        for uid, reason in reasons.items():
+            if on_missing is not None:
+                on_missing(uid, reason)
+        return MetaList(sorted(found.values(), key=lambda m: m.uid), reasons)
 
     def message_ids(self, uids: Sequence[int]) -> dict[int, str]:
         """The Message-ID header of each UID (headers only), for matching after a UIDVALIDITY change."""
         out: dict[int, str] = {}
         for batch in _chunks(uids, 200):
-            data = self._run("FETCH", "FETCH", _uid_set(batch), "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
-            for item in data:
-                if isinstance(item, tuple):
-                    uid = _UID.search(item[0])
-                    mid = re.search(rb"(?im)^message-id:\s*(.+?)\s*$", item[1] or b"")
-                    if uid and mid:
-                        out[int(uid[1])] = mid[1].decode("ascii", "replace")
+            for uid, items in self._fetch(batch, "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])").items():
+                header = next((v for k, v in items.items() if k.startswith("BODY[")), None)
+                mid = re.search(rb"(?im)^message-id:\s*(.+?)\s*$", header) if isinstance(header, bytes) else None
+                if mid:
+                    out[uid] = mid[1].decode("ascii", "replace")
         return out
 
-    def fetch(self, metas: Sequence[MessageMeta]) -> Iterator[FetchedMessage]:
-        """Bodies of the given messages (``BODY.PEEK[]``: not marked seen), one request per batch."""
-        by_uid = {m.uid: m for m in metas}
-        for batch in _chunks([m.uid for m in metas], self.cfg.batch_size):
-            bodies: dict[int, bytes] = {}
-            for item in self._run("FETCH", "FETCH", _uid_set(batch), "(UID BODY.PEEK[])"):
-                if isinstance(item, tuple):
-                    uid = _UID.search(item[0])
-                    if uid:
-                        bodies[int(uid[1])] = item[1]
-            for uid in batch:
-                if uid in bodies:
+    def fetch(self, metas: Sequence[MessageMeta], on_missing: OnMissing | None = _log_missing
+              ) -> Iterator[FetchedMessage]:
+        """Bodies of the given messages (``BODY.PEEK[]``: not marked seen), in ascending UID order.
+
+        One request per batch of at most ``batch_size`` messages and ``max_fetch_bytes`` bytes by
+        RFC822.SIZE (a larger message is fetched alone). A UID whose body does not come back is passed to
+        ``on_missing(uid, reason)`` (by default logged) and not yielded.
+        """
+        max_bytes = getattr(self.cfg, "max_fetch_bytes", 0) or 1 << 62
+        for batch in fetch_batches(sorted(metas, key=lambda m: m.uid), self.cfg.batch_size, max_bytes):
+            bodies = self._fetch([m.uid for m in batch], "(UID BODY.PEEK[])")
+            for meta in batch:
+                body = bodies.get(meta.uid, {}).get("BODY[]")
+                if isinstance(body, bytes):
                     self.bodies_fetched += 1
-                    meta = by_uid[uid]
-                    yield FetchedMessage(uid, meta.internaldate, meta.size, bodies[uid])
+                    yield FetchedMessage(meta.uid, meta.internaldate, meta.size, body)
+                elif on_missing is not None:
+                    on_missing(meta.uid, "FETCH returned no body")
+            del bodies
 
     # -- acting -----------------------------------------------------------
     def mark_processed(self, uids: Sequence[int], processed_folder: str) -> None:
-        """Flag ``\\Seen``, then move to ``processed_folder`` when set. Never deletes."""
+        """Flag ``\\Seen`` (``UID STORE``, no EXPUNGE), then move to ``processed_folder`` when set.
+
+        Never deletes: moving uses ``UID MOVE``; without MOVE, COPY + ``\\Deleted`` + ``UID EXPUNGE`` of
+        exactly our UIDs when the server has UIDPLUS; otherwise the message stays, flagged, where it is.
+        """
         if not uids:
             return
-        box = self._box()
         try:
             if processed_folder:
                 self.ensure_folder(processed_folder)
-            # Bounded commands: Dovecot refuses a line over 64 KiB ("Too long argument"), and a first poll
-            # of a full mailbox flags thousands of UIDs at once.
-            for batch in _chunks(uids, 500):
-                ranges = uid_ranges(batch)
-                box.flag(ranges, "\\Seen", True)
-                if processed_folder:
-                    box.move(ranges, processed_folder)
+            move = self._move_method() if processed_folder else None
+            for batch in _chunks(uids, UIDS_PER_COMMAND):
+                uid_set = _uid_set(batch)
+                self._run("STORE", "STORE", uid_set, "+FLAGS.SILENT", "(\\Seen)")
+                if move is not None:
+                    move(uid_set, processed_folder)
         except IMAP_ERRORS as e:
             raise MailboxError(f"IMAP flag/move failed: {_reason(e)}") from e
+
+    def _move_method(self) -> Callable[[str, str], None] | None:
+        caps = self.capabilities
+        if "MOVE" in caps:
+            return self._uid_move
+        if "UIDPLUS" in caps:
+            return self._copy_then_expunge_ours
+        key = (self.cfg.host, self.cfg.user)
+        if key not in _warned_no_move:
+            _warned_no_move.add(key)
+            log.warning("IMAP %s offers neither MOVE nor UIDPLUS: processed mail is flagged \\Seen but stays in "
+                        "%s (moving would expunge other clients' deleted mail)", self.cfg.host, self.folder)
+        return None
+
+    def _uid_move(self, uid_set: str, folder: str) -> None:
+        self._run("MOVE", "MOVE", uid_set, encode_folder(folder).decode("ascii"))
+
+    def _copy_then_expunge_ours(self, uid_set: str, folder: str) -> None:
+        self._run("COPY", "COPY", uid_set, encode_folder(folder).decode("ascii"))
+        self._run("STORE", "STORE", uid_set, "+FLAGS.SILENT", "(\\Deleted)")
+        self._run("UID EXPUNGE", "EXPUNGE", uid_set)  # UIDPLUS: only these UIDs, never another client's
 
     def folder_exists(self, name: str) -> bool:
         try:
@@ -221,7 +348,10 @@ class Mailbox:
 
     def ensure_folder(self, name: str) -> None:
         if not self.folder_exists(name):
-            self._box().folder.create(name)
+            try:
+                self._box().folder.create(name)
+            except IMAP_ERRORS as e:
+                raise MailboxError(f"IMAP CREATE {name!r} failed: {_reason(e)}") from e
 
     def append(self, folder: str, raw: bytes, flags: Sequence[str] = ("\\Seen",)) -> None:
         try:
@@ -230,21 +360,50 @@ class Mailbox:
         except IMAP_ERRORS as e:
             raise MailboxError(f"IMAP APPEND to {folder!r} failed: {_reason(e)}") from e
 
+    def find_replies(self, folder: str, message_id: str | None = None, in_reply_to: str | None = None,
+                     outcome: str | None = None) -> bool:
+        """Whether ``folder`` holds a message with Message-ID ``message_id``, or one answering
+        ``in_reply_to`` with header ``X-Intake-Outcome: outcome`` (both given). The current folder is
+        selected again afterwards. A folder that does not exist, or empty values, find nothing."""
+        searches: list[list[tuple[str, str]]] = []
+        if message_id:
+            searches.append([("Message-ID", message_id)])
+        if in_reply_to and outcome:
+            searches.append([("X-Intake-Outcome", outcome), ("In-Reply-To", in_reply_to)])
+        if not searches or not self.folder_exists(folder):
+            return False
+        current = self.folder
+        try:
+            self.select(folder, readonly=True)
+            return any(self._header_search(terms) for terms in searches)
+        finally:
+            if current:
+                self.select(current)
+
+    def _header_search(self, terms: list[tuple[str, str]]) -> bool:
+        """``UID SEARCH HEADER name value ...``: ASCII values quoted, one other value sent as a UTF-8 literal
+        (imaplib sends a literal only as the command's last argument)."""
+        args: list[str] = []
+        literal: tuple[str, bytes] | None = None
+        for name, value in terms:
+            if not re.sub(r"[\s\0]+", "", value):
+                return False  # an empty value would match every message that has the header
+            text, lit = search_value(value)
+            if lit is None:
+                args += ["HEADER", name, text]
+            elif literal is None:
+                literal = (name, lit)
+            else:
+                raise MailboxError(f"cannot search two non-ASCII header values at once ({name})")
+        if literal is not None:
+            args = ["CHARSET", "UTF-8", *args, "HEADER", literal[0]]
+            self.client.literal = literal[1]  # type: ignore[attr-defined]
+        data = self._run("SEARCH", "SEARCH", *args)
+        return bool(data and (data[0] or b"").split())
+
     def contains_message_id(self, folder: str, message_id: str) -> bool:
         """Whether ``folder`` holds a message with this Message-ID (the reply's proof of sending)."""
-        box = self._box()
-        try:
-            if not box.folder.exists(folder):
-                return False
-            current = box.folder.get()
-            box.folder.set(folder)
-            try:
-                found = box.uids(f'HEADER Message-ID "{message_id}"')
-            finally:
-                box.folder.set(current or self.cfg.folder)
-        except IMAP_ERRORS as e:
-            raise MailboxError(f"IMAP search in {folder!r} failed: {_reason(e)}") from e
-        return bool(found)
+        return self.find_replies(folder, message_id=message_id)
 
     def headers(self, uids: Sequence[int], limit: int = 1024 * 1024) -> dict[int, bytes]:
         """The header block of each UID (``BODY.PEEK[HEADER]``, at most ``limit`` bytes each, not marked seen):
@@ -260,6 +419,23 @@ class Mailbox:
         return out
 
 
-def _reason(e: BaseException) -> str:
+def _meta_from(uid: int, items: dict | None) -> tuple[MessageMeta | None, str]:
+    """A ``MessageMeta`` from one UID's FETCH items, or ``None`` and why not."""
+    if items is None:
+        return None, "not in the FETCH answer (expunged meanwhile?)"
+    date, size = items.get("INTERNALDATE"), items.get("RFC822.SIZE")
+    if not isinstance(size, int):
+        return None, "FETCH answer without RFC822.SIZE"
+    if not isinstance(date, bytes):
+        return None, "FETCH answer without INTERNALDATE"
+    try:
+        return MessageMeta(uid, parse_internaldate(date.decode("ascii")), size), ""
+    except ValueError:
+        return None, f"unreadable INTERNALDATE {date[:40]!r}"
+
+
+def _reason(e: BaseException, ca_key: str = "") -> str:
+    if ca_key and (tls := describe_tls_error(e, ca_key)):
+        return tls
     text = str(e) or e.__class__.__name__
     return text.splitlines()[0][:300]

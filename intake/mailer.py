@@ -14,18 +14,20 @@ import logging
 import re
 import smtplib
 import ssl
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, localtime, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr
 from types import TracebackType
 
 from intake.config import SmtpConfig
 from intake.errors import SendError
+from intake.tls import describe_tls_error, verified_context
 
 log = logging.getLogger(__name__)
 
-KINDS = ("receipt", "late")
+KINDS = ("receipt", "late", "update")
+CST = timezone(timedelta(hours=8))  # the Date header of a reply reads in Beijing time (spec 10.6)
 
 
 # -- building ----------------------------------------------------------------
@@ -59,7 +61,7 @@ def build_reply(
     msg["From"] = sender_address
     msg["To"] = _address(to)
     msg["Subject"] = _one_line(subject)
-    msg["Date"] = format_datetime(date or localtime())
+    msg["Date"] = format_datetime((date or datetime.now(CST)).astimezone(CST))
     msg["Message-ID"] = message_id
     if original := _msgid(in_reply_to):
         msg["In-Reply-To"] = original
@@ -104,8 +106,8 @@ def _msgid(value: str | None) -> str | None:
 class Mailer:
     """An SMTP session per ``[smtp]``: connect and log in on enter, ``send`` each reply, quit on exit.
 
-    ``ssl_context`` defaults to the system's verifying context (tests pass one that
-    trusts their self-signed certificate). A connection the server dropped since
+    ``ssl_context`` defaults to the system's verifying context, also trusting ``smtp.ca_file``
+    when set. A connection the server dropped since
     the last send is opened again before the next; a send itself is never retried
     here, since the server may have accepted it before failing.
     """
@@ -164,7 +166,9 @@ class Mailer:
 
     def _open(self) -> smtplib.SMTP:
         c = self.config
-        context = self.ssl_context or ssl.create_default_context()
+        context = None
+        if c.ssl or c.starttls:
+            context = self.ssl_context or verified_context(c.ca_file, "smtp.ca_file")
         if c.ssl:
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout_seconds, context=context)
         else:
@@ -208,6 +212,8 @@ def _send_error(what: str, e: Exception) -> SendError:
         return SendError(f"{what}: login refused: {e.smtp_code} {_text(e.smtp_error)}", True, e.smtp_code)
     if isinstance(e, smtplib.SMTPResponseException):
         return SendError(f"{what}: {e.smtp_code} {_text(e.smtp_error)}", _temporary(e.smtp_code), e.smtp_code)
+    if tls := describe_tls_error(e, "smtp.ca_file"):
+        return SendError(f"{what}: {tls}", temporary=True)
     return SendError(f"{what}: {type(e).__name__}: {e}", temporary=True)
 
 

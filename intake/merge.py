@@ -24,17 +24,38 @@ Where the spec is silent:
   ``公司.pdf`` matches nothing).
 - The latest matching form wins, readable or not: a scan sent after a readable
   form makes the project ``SCANNED_FORM`` again, as the district's latest word.
+- A file that failed to parse is a would-be form only when it could be one: a
+  scan whose file name says 申报书 (or 申请书), an encrypted or corrupt PDF/Word
+  file whose name does not say 合作协议, 承诺书 or 汇总表 (spec 10.2).
+- Tables and forms of another program, or of our program but another year than
+  the campaign's (the year in ``campaign.name``, else ``number_prefix``), are
+  never merged; they are listed in ``Ledger.other_files``. A stamped summary
+  table marks its district in ``Ledger.stamped_tables``.
+- 合作协议 / 信用承诺书 files are matched to rows like forms and count for the
+  project whenever they arrived on time (they are never superseded); pages inside
+  the project's current form count too.
+- With ``rules.registry``, the registry is joined once per rebuild over every
+  project of the ledger (``Registry.join``) before the rules run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from intake.config import Config, DistrictConfig
-from intake.models import Code, Ledger, Outcome, Project, StoredAttachment, StoredMessage, UnmatchedForm
+from intake.models import (
+    Code,
+    Ledger,
+    OtherFile,
+    Outcome,
+    Project,
+    StoredAttachment,
+    StoredMessage,
+    UnmatchedForm,
+)
 from intake.rules import (
     AMOUNT_FIELD,
     APPLICANT_FIELD,
@@ -52,11 +73,14 @@ from intake.rules import (
     status_of,
 )
 from parsers.normalize import fold_name
-from parsers.types import ApplicationForm, DocKind, SummaryRow, SummaryTable
+from parsers.programs import AGREEMENT, PLEDGE, SUMMARY, attachment_named, campaign_year, says_form
+from parsers.types import ApplicationForm, DocKind, OtherDocument, SummaryRow, SummaryTable
 
 FORM_TYPES = frozenset({"pdf", "docx"})  # sniffed types a failed file must have to be a would-be form
 _FAILED_STATE = {Code.SCANNED_FORM.value: FormState.SCANNED, Code.UNREADABLE_FILE.value: FormState.UNREADABLE}
 _MIN_STEM = 4  # shortest file-name stem matched inside an applicant's name
+_NOT_FORMS = frozenset({AGREEMENT, PLEDGE, SUMMARY})  # names that keep an unreadable file from being a form
+_ATTACHED = frozenset({DocKind.AGREEMENT, DocKind.PLEDGE})
 
 
 @dataclass(frozen=True)
@@ -78,10 +102,36 @@ class _Form:
     state: FormState
 
 
+@dataclass(frozen=True)
+class _Attached:
+    """A 合作协议 or 信用承诺书 sent as a file of its own."""
+
+    uid: int
+    arrival: datetime
+    attachment: StoredAttachment
+    doc: OtherDocument
+
+
 @dataclass
 class _Material:
     tables: list[_Table]
     forms: list[_Form]
+    attached: list[_Attached] = field(default_factory=list)
+    others: list[OtherFile] = field(default_factory=list)
+    stamped: bool = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A project before the rules: its row, its form and attachments, its 受理编号."""
+
+    number: str
+    district: DistrictConfig
+    table: _Table
+    row: SummaryRow
+    form: _Form | None
+    attachments: tuple[str, ...]
+    attached: tuple[_Attached, ...] = ()  # the files of its own among them
 
 
 # -- public ---------------------------------------------------------------------------
@@ -90,18 +140,24 @@ class _Material:
 def build_ledger(messages: Sequence[StoredMessage], config: Config) -> Ledger:
     """The ledger from the stored messages (any order; UID order is restored) and the config."""
     material = _collect(messages, config)
-    projects: list[Project] = []
+    plans: list[_Plan] = []
     unmatched: list[UnmatchedForm] = []
+    others: list[OtherFile] = []
     for district in config.districts:
         found = material.get(district.name, _Material([], []))
-        district_projects, district_unmatched = _district_projects(district, found, config)
-        projects += district_projects
+        district_plans, district_unmatched = _district_plans(district, found, config)
+        plans += district_plans
         unmatched += district_unmatched
+        others += found.others
+    registry = _registry_records(plans, config)
+    projects = [_project(plan, records, config) for plan, records in zip(plans, registry, strict=True)]
     quotas = {d.name: d.quota for d in config.districts}
     _add_cross_findings(projects, config, quotas)
     for p in projects:
         p.status = status_of(p.findings)
-    return Ledger(projects=projects, unmatched_forms=unmatched, quotas=quotas)
+    stamped = {name for name, m in material.items() if m.stamped}
+    return Ledger(projects=projects, unmatched_forms=unmatched, quotas=quotas, other_files=others,
+                  stamped_tables=stamped)
 
 
 def district_view(ledger: Ledger, district: str) -> list[Project]:
@@ -144,19 +200,61 @@ def _collect(messages: Sequence[StoredMessage], config: Config) -> dict[str, _Ma
     """On-time tables and forms per district, in processing order (the store's id: UID order for one
     mailbox, and still the order mail arrived after a UIDVALIDITY change or a backfill), then attachment order."""
     out: dict[str, _Material] = {}
+    year = campaign_year(config.campaign.name, config.campaign.number_prefix)
     for m in sorted(messages, key=lambda m: m.id):
         if not _contributes(m, config):
             continue
         found = out.setdefault(m.district or "", _Material([], []))
         for a in m.attachments:
-            if a.kind == DocKind.SUMMARY_TABLE and a.parsed is not None:
-                found.tables.append(_Table(m.uid, m.arrival, a, SummaryTable.from_dict(a.parsed)))
-            elif a.kind == DocKind.APPLICATION_FORM and a.parsed is not None:
-                form = ApplicationForm.from_dict(a.parsed)
-                found.forms.append(_Form(m.uid, m.arrival, a, form, FormState.READ))
-            elif a.kind == "error" and a.error_code in _FAILED_STATE and a.sniffed in FORM_TYPES:
-                found.forms.append(_Form(m.uid, m.arrival, a, None, _FAILED_STATE[a.error_code]))
+            _sort_attachment(m, a, found, config.campaign.program, year)
     return out
+
+
+def _sort_attachment(m: StoredMessage, a: StoredAttachment, found: _Material, program: str, year: int | None) -> None:
+    """Put one recorded file where it belongs: our tables and forms, attachments, other files."""
+    if a.kind == DocKind.SUMMARY_TABLE and a.parsed is not None:
+        table = SummaryTable.from_dict(a.parsed)
+        if _belongs(m, a, "汇总表", table.program, table.year, found, program, year):
+            found.tables.append(_Table(m.uid, m.arrival, a, table))
+    elif a.kind == DocKind.APPLICATION_FORM and a.parsed is not None:
+        form = ApplicationForm.from_dict(a.parsed)
+        if _belongs(m, a, "申报书", form.program, form.year, found, program, year):
+            found.forms.append(_Form(m.uid, m.arrival, a, form, FormState.READ))
+    elif a.kind == DocKind.OTHER_PROGRAM and a.parsed is not None:
+        doc = OtherDocument.from_dict(a.parsed)
+        note = (f"属于{doc.program}，不纳入{program}受理" if doc.program
+                else f"未注明所属项目且没有专利数列，未作为{program}汇总表受理")
+        found.others.append(OtherFile(m.district or "", m.uid, a.filename, doc.recognized_as, doc.program or "",
+                                      note))
+    elif a.kind in _ATTACHED and a.parsed is not None:
+        found.attached.append(_Attached(m.uid, m.arrival, a, OtherDocument.from_dict(a.parsed)))
+    elif a.kind == DocKind.STAMPED_TABLE:
+        found.stamped = True
+    elif a.kind == "error" and _would_be_form(a):
+        found.forms.append(_Form(m.uid, m.arrival, a, None, _FAILED_STATE[a.error_code or ""]))
+
+
+def _belongs(m: StoredMessage, a: StoredAttachment, label: str, named: str | None, named_year: int | None,
+             found: _Material, program: str, year: int | None) -> bool:
+    """Whether a table or form is of this campaign; if not, it is listed among the other files."""
+    if named and named != program:
+        note = f"属于{named}，不纳入{program}受理"
+    elif named_year and year and named_year != year:
+        note = f"为{named_year}年材料，与本次{year}年申报不符，未予受理"
+    else:
+        return True
+    found.others.append(OtherFile(m.district or "", m.uid, a.filename, label, named or program, note))
+    return False
+
+
+def _would_be_form(a: StoredAttachment) -> bool:
+    """A file that failed to parse and stands for a 申报书: a scan named so, or an unreadable PDF/Word file
+    whose name does not say it is an attachment or a summary table."""
+    if a.error_code not in _FAILED_STATE or a.sniffed not in FORM_TYPES:
+        return False
+    if a.error_code == Code.SCANNED_FORM.value:
+        return says_form(a.filename)
+    return attachment_named(a.filename) not in _NOT_FORMS
 
 
 def _contributes(m: StoredMessage, config: Config) -> bool:
@@ -217,15 +315,19 @@ class _RowIndex:
 
 def _match(form: _Form, rows: _RowIndex) -> int | None:
     """The index of the row a form belongs to, or None."""
-    if form.form is not None:
-        code = normalize_code(form.form.fields.get(CODE_FIELD))
-        name = fold_name(form.form.fields.get(APPLICANT_FIELD))
-        index = rows.by_code.get(code) if code else None
-        if index is None and name:
-            index = rows.by_name.get(name)
-        if index is not None or code or name:
-            return index
-    return _match_file_name(form.attachment.filename, rows)
+    fields = form.form.fields if form.form is not None else {}
+    return _match_by(fields.get(CODE_FIELD), fields.get(APPLICANT_FIELD), form.attachment.filename, rows)
+
+
+def _match_by(code_value: Any, name_value: Any, filename: str, rows: _RowIndex) -> int | None:
+    """The row with this credit code, else this applicant name; with neither given, by file name."""
+    code, name = normalize_code(code_value), fold_name(name_value)
+    index = rows.by_code.get(code) if code else None
+    if index is None and name:
+        index = rows.by_name.get(name)
+    if index is not None or code or name:
+        return index
+    return _match_file_name(filename, rows)
 
 
 def _stem(filename: str) -> str:
@@ -252,9 +354,9 @@ def _match_file_name(filename: str, rows: _RowIndex) -> int | None:
 # -- projects of one district ----------------------------------------------------------------
 
 
-def _district_projects(
+def _district_plans(
     district: DistrictConfig, found: _Material, config: Config
-) -> tuple[list[Project], list[UnmatchedForm]]:
+) -> tuple[list[_Plan], list[UnmatchedForm]]:
     if not found.tables:
         return [], [UnmatchedForm(district.name, f.attachment.filename, f.uid) for f in found.forms]
     current = found.tables[-1]
@@ -269,43 +371,76 @@ def _district_projects(
             unmatched.append(UnmatchedForm(district.name, form.attachment.filename, form.uid))
         else:
             chosen[index] = form  # later forms supersede earlier ones
+    attached: dict[int, list[_Attached]] = {}
+    for doc in found.attached:
+        index = _match_by(doc.doc.credit_code, doc.doc.applicant, doc.attachment.filename, index_of)
+        if index is not None:
+            attached.setdefault(index, []).append(doc)
     prefix = f"{config.campaign.number_prefix}-{district.label}-"
     order = sorted(range(len(rows)), key=numbers.__getitem__)
-    projects = [
-        _project(f"{prefix}{numbers[i]:03d}", district, current, rows[i], chosen.get(i), config)
+    plans = [
+        _Plan(f"{prefix}{numbers[i]:03d}", district, current, rows[i], chosen.get(i),
+              _documents(chosen.get(i), {d.doc.recognized_as for d in attached.get(i, [])}, config),
+              tuple(attached.get(i, [])))
         for i in order
     ]
-    return projects, unmatched
+    return plans, unmatched
 
 
-def _facts(row: SummaryRow, table: _Table, form: _Form | None) -> ProjectFacts:
+def _documents(form: _Form | None, files: set[str], config: Config) -> tuple[str, ...]:
+    """The attached documents a project has (pages of its form, files of their own), required ones first."""
+    present = set(files) | set(form.form.attachments if form is not None and form.form is not None else ())
+    required = [name for name in config.rules.required_attachments if name in present]
+    return (*required, *sorted(present - set(required)))
+
+
+def _registry_records(plans: Sequence[_Plan], config: Config) -> list[tuple[Any, ...] | None]:
+    """Each plan's registry records (joined once over the ledger), or None for all without a registry."""
+    registry = config.rules.registry_data
+    if registry is None:
+        return [None] * len(plans)
+    applicants = []
+    for plan in plans:
+        fields = plan.form.form.fields if plan.form is not None and plan.form.form is not None else {}
+        values = plan.row.values
+        applicants.append((values.get(CODE_FIELD) or fields.get(CODE_FIELD) or "",
+                           values.get(APPLICANT_FIELD) or fields.get(APPLICANT_FIELD) or ""))
+    return list(registry.join(applicants))
+
+
+def district_names(district: DistrictConfig) -> tuple[str, ...]:
+    """How a form's 所属地区 may name the district: its name, its short name, 经开区 for the development zone."""
+    names = [district.name, district.label]
+    if "开发区" in district.name:
+        names += ["经开区", "开发区", "经济开发区"]
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def _facts(plan: _Plan, registry: tuple[Any, ...] | None) -> ProjectFacts:
+    row, table, form = plan.row, plan.table, plan.form
+    context: dict[str, Any] = dict(district=plan.district.name, district_names=district_names(plan.district),
+                                   attachments=plan.attachments, registry=registry,
+                                   table_file=table.attachment.filename)
     if form is None:
-        return ProjectFacts.build(row.values, table_file=table.attachment.filename)
+        return ProjectFacts.build(row.values, **context)
     reason = form.attachment.error_reason
     if form.form is None:
         return ProjectFacts.build(row.values, form_state=form.state, form_file=form.attachment.filename,
-                                  form_reason=reason, table_file=table.attachment.filename)
+                                  form_reason=reason, **context)
     return ProjectFacts.build(row.values, form.form.fields, form.form.project_type,
-                              form_file=form.attachment.filename, table_file=table.attachment.filename)
+                              form_file=form.attachment.filename, **context)
 
 
-def _project(
-    number_text: str,
-    district: DistrictConfig,
-    table: _Table,
-    row: SummaryRow,
-    form: _Form | None,
-    config: Config,
-) -> Project:
-    facts = _facts(row, table, form)
+def _project(plan: _Plan, registry: tuple[Any, ...] | None, config: Config) -> Project:
+    facts = _facts(plan, registry)
     values = dict(facts.values)
-    share = city_share_for(values, district.city_share)
+    share = city_share_for(values, plan.district.city_share)
     city, rest = funding_split(number(values.get(AMOUNT_FIELD)), share)
-    used = [table] + ([form] if form else [])
+    used: list[_Table | _Form | _Attached] = [plan.table, *([plan.form] if plan.form else []), *plan.attached]
     return Project(
-        number=number_text,
-        district=district.name,
-        key=project_key(values, row.row_number),
+        number=plan.number,
+        district=plan.district.name,
+        key=project_key(values, plan.row.row_number),
         values=values,
         project_type=facts.project_type,
         findings=judge(facts, config.rules),
@@ -315,8 +450,9 @@ def _project(
         district_amount=rest,
         arrival=max(u.arrival for u in used),
         source_uids=sorted({u.uid for u in used}),
-        form=form.attachment if form else None,
-        formula_text=list(row.formula_text),
+        form=plan.form.attachment if plan.form else None,
+        formula_text=list(plan.row.formula_text),
+        attachments=plan.attachments,
     )
 
 

@@ -27,6 +27,7 @@ class Severity(StrEnum):
     REJECT = "reject"
     FIX = "fix"
     REVIEW = "review"
+    INFO = "info"  # message-level notes that ask nothing of anyone (OTHER_PROGRAM)
 
 
 class Status(StrEnum):
@@ -53,7 +54,15 @@ class Code(StrEnum):
     AGENCY_OVERLIMIT = "AGENCY_OVERLIMIT"
     OVER_QUOTA = "OVER_QUOTA"
     SCANNED_FORM = "SCANNED_FORM"
+    BAD_VALUE = "BAD_VALUE"
+    DISTRICT_MISMATCH = "DISTRICT_MISMATCH"
+    NOT_LOCAL = "NOT_LOCAL"
+    REGISTRY_EXCLUDED = "REGISTRY_EXCLUDED"
+    REGISTRY_CONFLICT = "REGISTRY_CONFLICT"
+    MISSING_ATTACHMENT = "MISSING_ATTACHMENT"
     # message-level only
+    OTHER_PROGRAM = "OTHER_PROGRAM"
+    WRONG_CAMPAIGN = "WRONG_CAMPAIGN"
     NO_ATTACHMENTS = "NO_ATTACHMENTS"
     UNRECOGNIZED_FILE = "UNRECOGNIZED_FILE"
     CLOUD_ATTACHMENT = "CLOUD_ATTACHMENT"
@@ -75,6 +84,14 @@ SEVERITY: dict[Code, Severity] = {
     Code.AGENCY_OVERLIMIT: Severity.REVIEW,
     Code.OVER_QUOTA: Severity.REVIEW,
     Code.SCANNED_FORM: Severity.REVIEW,
+    Code.BAD_VALUE: Severity.FIX,
+    Code.DISTRICT_MISMATCH: Severity.REVIEW,
+    Code.NOT_LOCAL: Severity.REVIEW,
+    Code.REGISTRY_EXCLUDED: Severity.REJECT,
+    Code.REGISTRY_CONFLICT: Severity.REVIEW,
+    Code.MISSING_ATTACHMENT: Severity.REVIEW,
+    Code.OTHER_PROGRAM: Severity.INFO,
+    Code.WRONG_CAMPAIGN: Severity.FIX,
     # message-level findings: the severity says who must act
     Code.NO_ATTACHMENTS: Severity.FIX,
     Code.UNRECOGNIZED_FILE: Severity.FIX,
@@ -82,7 +99,8 @@ SEVERITY: dict[Code, Severity] = {
     Code.LATE: Severity.REJECT,
 }
 
-SEVERITY_LABEL = {Severity.REJECT: "不予受理", Severity.FIX: "需补正", Severity.REVIEW: "待审核"}
+SEVERITY_LABEL = {Severity.REJECT: "不予受理", Severity.FIX: "需补正", Severity.REVIEW: "待审核",
+                  Severity.INFO: "告知"}
 
 
 @dataclass(frozen=True)
@@ -161,6 +179,7 @@ class Project:
     source_uids: list[int] = field(default_factory=list)  # messages its material came from
     form: StoredAttachment | None = None
     formula_text: list[str] = field(default_factory=list)  # columns to write as text
+    attachments: tuple[str, ...] = ()  # documents received for it besides the form (合作协议, 信用承诺书)
 
 
 @dataclass(frozen=True)
@@ -170,6 +189,18 @@ class UnmatchedForm:
     uid: int
 
 
+@dataclass(frozen=True)
+class OtherFile:
+    """A file received from a district that is not merged: another program's, or another year's (其他来件)."""
+
+    district: str
+    uid: int
+    filename: str
+    recognized_as: str  # Chinese label: 汇总表, 申报书, 盖章汇总表, 扫描件 …
+    program: str  # the notice's program it belongs to, "" when it names none
+    note: str  # why it is not merged, in Chinese
+
+
 @dataclass
 class Ledger:
     """Everything the workbook and the replies show, derived from the store."""
@@ -177,14 +208,34 @@ class Ledger:
     projects: list[Project]
     unmatched_forms: list[UnmatchedForm]
     quotas: dict[str, int]  # district -> quota, in config order
+    other_files: list[OtherFile] = field(default_factory=list)
+    stamped_tables: set[str] = field(default_factory=set)  # districts whose stamped summary table arrived
 
 
 class ReplyKind(StrEnum):
     RECEIPT = "receipt"  # 回执
     LATE = "late"  # 逾期通知
+    UPDATE = "update"  # 状态变更通知 (spec 10.6): a district's project changed through something else
 
 
-REPLY_LABEL = {ReplyKind.RECEIPT: "回执", ReplyKind.LATE: "逾期通知"}
+REPLY_LABEL = {ReplyKind.RECEIPT: "回执", ReplyKind.LATE: "逾期通知", ReplyKind.UPDATE: "状态变更通知"}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A project's status changed by something other than its own district's message (spec 10.6).
+
+    ``reasons`` are plain Chinese sentences: the findings the project gained, or, when it only
+    lost some, what no longer applies.
+    """
+
+    number: str  # 受理编号
+    district: str
+    name: str
+    applicant: str
+    old: Status
+    new: Status
+    reasons: tuple[str, ...] = ()
 
 
 class ReplyState(StrEnum):

@@ -13,9 +13,19 @@ Where the spec is silent:
 - A count or form figure a rule needs but nobody filled in is ``MISSING_FIELD``
   (fix), never a rejection: the district can still send it. The 是/否
   declarations follow the spec literally (``≠ 是`` includes blank).
-- An unknown 单位性质 is judged by the enterprise thresholds, the lenient ones,
-  so a rejection holds whatever the applicant turns out to be.
+- 单位性质: 实验室, 技术中心, 研究院, 研究所 (and 科研机构) count as 科研院所;
+  a value naming 企业 or a university (大学, 学院, 高等院校) is read as 企业 / 高校.
+  Anything else is ``BAD_VALUE`` and is judged by the enterprise thresholds,
+  the lenient ones, so a rejection holds whatever the applicant turns out to be.
 - A blank PCT申请数 counts as 0.
+- ``MISSING_ATTACHMENT`` is judged once the project's form was read: the
+  documents are bound in after the form (the notice: 申报书、附件材料顺序装订),
+  a missing form is ``MISSING_FORM`` already, and pages bound into a scan or an
+  unreadable file cannot be seen (``SCANNED_FORM`` / ``UNREADABLE_FILE`` send it
+  to staff or back to the district).
+- ``DISTRICT_MISMATCH``: 所属地区 agrees when it contains the sender's name or
+  short name (``云龙``, ``徐州市云龙区``); a value that is only the city or
+  province (``徐州市``, ``江苏省徐州市``) names no district.
 """
 
 from __future__ import annotations
@@ -26,11 +36,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intake.config import RulesConfig
 from intake.models import Code, Finding, Project, Severity, Status
 from parsers.normalize import fold_name
+
+if TYPE_CHECKING:
+    from intake.registry import RegistryRecord
 
 NEW, UPGRADE = "新建", "升级"
 YES, NO = "是", "否"
@@ -135,12 +148,29 @@ def yes_no(value: Any) -> str | None:
 
 
 def project_type_of(value: Any) -> str | None:
-    """新建 / 升级 from a 项目类别 value such as ``新建项目``; None when it says neither."""
+    """新建 / 升级 from a 项目类别 value such as ``新建项目``; None when it says neither (or both)."""
     text = str(value or "")
-    if NEW in text:
-        return NEW
-    if UPGRADE in text:
-        return UPGRADE
+    new, upgrade = NEW in text, UPGRADE in text
+    if new == upgrade:
+        return None
+    return NEW if new else UPGRADE
+
+
+ENTERPRISE, UNIVERSITY, INSTITUTE = "企业", "高校", "科研院所"
+#: 单位性质 <- words a value may use for it (the guide counts labs and technology centres as institutes).
+UNIT_WORDS = (
+    (INSTITUTE, ("科研院所", "科研机构", "实验室", "技术中心", "研究院", "研究所", "研究中心")),
+    (UNIVERSITY, ("高校", "高等院校", "高等学校", "大学", "学院")),
+    (ENTERPRISE, ("企业", "公司")),
+)
+
+
+def unit_kind(value: Any) -> str | None:
+    """企业 / 高校 / 科研院所 from a 单位性质 value; None when blank or none of them."""
+    text = unicodedata.normalize("NFKC", str(value or "")).strip()
+    for kind, words in UNIT_WORDS:
+        if any(w in text for w in words):
+            return kind
     return None
 
 
@@ -188,6 +218,10 @@ class ProjectFacts:
     form_reason: str | None = None
     table_file: str | None = None
     mismatches: tuple[Mismatch, ...] = ()
+    district: str | None = None  # the sender's district
+    district_names: tuple[str, ...] = ()  # the sender district's names as 所属地区 may write them
+    attachments: tuple[str, ...] | None = None  # documents received besides the form; None: not judged
+    registry: tuple[RegistryRecord, ...] | None = None  # the bureau's records of the applicant; None: no registry
 
     @classmethod
     def build(
@@ -199,8 +233,10 @@ class ProjectFacts:
         form_file: str | None = None,
         form_reason: str | None = None,
         table_file: str | None = None,
+        **context: Any,
     ) -> ProjectFacts:
-        """Facts from a summary row and (when read) its form's fields and title-page project type."""
+        """Facts from a summary row and (when read) its form's fields and title-page project type;
+        ``context`` sets ``district``, ``district_names``, ``attachments`` and ``registry``."""
         state = form_state or FormState.READ
         if state is FormState.READ and form_fields is None:
             state = FormState.MISSING
@@ -215,6 +251,7 @@ class ProjectFacts:
             form_reason=form_reason,
             table_file=table_file,
             mismatches=find_mismatches(row, fields, form_type) if fields is not None else (),
+            **context,
         )
 
 
@@ -321,8 +358,7 @@ def patent_verdict(f: ProjectFacts, rules: RulesConfig) -> bool | None:
 
 
 def _is_academic(kind: Any) -> bool:
-    text = str(kind or "")
-    return any(word in text for word in ("高校", "大学", "学院", "科研", "研究院", "研究所"))
+    return unit_kind(kind) in (UNIVERSITY, INSTITUTE)
 
 
 def converted_invention(values: Mapping[str, Any], rules: RulesConfig) -> float | None:
@@ -336,8 +372,6 @@ def converted_invention(values: Mapping[str, Any], rules: RulesConfig) -> float 
 def _missing_figures(f: ProjectFacts, rules: RulesConfig) -> tuple[list[str], list[str]]:
     """Blank row fields and blank form figures that a rule needs."""
     in_row = [name for name in REQUIRED if is_empty(f.values.get(name))]
-    if TYPE_FIELD not in in_row and f.project_type is None:
-        in_row.append(TYPE_FIELD)
     if f.project_type == NEW and patent_verdict(f, rules) is None:
         in_row += [n for n in ("有效专利数", "有效发明专利数") if number(f.values.get(n)) is None]
     in_form = []
@@ -472,7 +506,7 @@ def agency_unqualified(f: ProjectFacts, rules: RulesConfig) -> list[Finding]:
 
 
 def _answer(value: Any) -> str:
-    return yes_no(value) or "未填写"
+    return yes_no(value) or ("未填写" if is_empty(value) else str(value))
 
 
 def declaration_failed(f: ProjectFacts, rules: RulesConfig) -> list[Finding]:
@@ -517,10 +551,160 @@ def upgrade_not_eligible(f: ProjectFacts, rules: RulesConfig) -> list[Finding]:
     )]
 
 
+# -- values the guide allows, the applicant's place, attachments (spec 10.2, 10.3) ---------------
+
+#: 是/否 fields: the row's and the form's (the form-only ones are judged only when the form was read).
+YES_NO_FIELDS = {
+    "部省市属事业单位": "是否部省市属事业单位", "专利密集型产品备案": "是否完成专利密集型产品备案",
+    "严重失信行为": "是否存在严重失信行为", "非正常专利申请": "是否存在非正常专利申请行为",
+    "已通过市级验收": "是否已通过市级高价值专利培育计划项目验收", "承担省级项目": "是否承担省级高价值专利培育计划项目",
+}
+
+
+def _bad_values(f: ProjectFacts) -> list[str]:
+    """Each value outside what the guide allows, quoted."""
+    bad = []
+    kind = f.values.get("单位性质")
+    if not is_empty(kind) and unit_kind(kind) is None:
+        bad.append(f"单位性质为“{kind}”（应为企业、高校或科研院所）")
+    category = f.values.get(TYPE_FIELD)
+    if not is_empty(category) and project_type_of(category) is None:
+        bad.append(f"项目类别为“{category}”（应为新建或升级）")
+    sources = [f.values] + ([f.form] if f.form is not None else [])
+    for name, label in YES_NO_FIELDS.items():
+        value = next((v for src in sources if not is_empty(v := src.get(name))), None)
+        if value is not None and yes_no(value) is None:
+            bad.append(f"{label}为“{value}”（应为是或否）")
+    return bad
+
+
+def bad_value(f: ProjectFacts, rules: RulesConfig) -> list[Finding]:
+    """BAD_VALUE: 单位性质, 项目类别 or a 是/否 answer holding something the guide does not allow."""
+    bad = _bad_values(f)
+    if not bad:
+        return []
+    return [Finding.of(
+        Code.BAD_VALUE,
+        f"“{_applicant(f)}”的{'；'.join(bad)}，请按申报指南规定的选项填写后重新报送汇总表和申报书。",
+        f.table_file,
+    )]
+
+
+_CITY_PREFIXES = ("江苏省", "江苏", "徐州市", "徐州")
+
+
+def district_mismatch(f: ProjectFacts, rules: RulesConfig) -> list[Finding]:
+    """DISTRICT_MISMATCH: the form's 所属地区 names another district than the one that sent it."""
+    if f.form is None or not f.district:
+        return []
+    stated = fold_name(f.form.get("所属地区"))
+    names = [fold_name(n) for n in (f.district, *f.district_names) if n]
+    rest = stated
+    for prefix in _CITY_PREFIXES:
+        rest = rest.removeprefix(prefix)
+    if not rest or any(n and n in stated for n in names):
+        return []
+    return [Finding.of(
+        Code.DISTRICT_MISMATCH,
+        f"“{_applicant(f)}”申报书所属地区填写为“{f.form.get('所属地区')}”，与报送单位{f.district}不一致，"
+        "市局将核实；如填写有误，请更正后重新报送申报书。",
+        f.form_file,
+    )]
+
+
+XUZHOU_DIVISION = "3203"
+
+
+def not_local(f: ProjectFacts, rules: RulesConfig) -> list[Finding]:
+    """NOT_LOCAL: a valid credit code whose division code (characters 3–8) names a prefecture other than 徐州."""
+    code = normalize_code(f.values.get(CODE_FIELD))
+    if not credit_code_valid(code):
+        return []
+    division = code[2:8]
+    if division.startswith(XUZHOU_DIVISION) or division.endswith("0000"):
+        return []
+    return [Finding.of(
+        Code.NOT_LOCAL,
+        f"“{_applicant(f)}”的统一社会信用代码“{code}”中的登记机关行政区划码为{division}，不属于徐州市，"
+        "市局将核实申报单位是否在本市注册；如代码填写有误，请更正后重新报送汇总表和申报书。",
+        f.table_file,
+    )]
+
+
+def missing_attachment(f: ProjectFacts, rules: RulesConfig) -> list[Finding]:
+    """MISSING_ATTACHMENT: a document of ``rules.required_attachments`` was not received for the project."""
+    if f.attachments is None or f.form_state is not FormState.READ:
+        return []
+    missing = [name for name in rules.required_attachments if name not in f.attachments]
+    if not missing:
+        return []
+    return [Finding.of(
+        Code.MISSING_ATTACHMENT,
+        f"“{_applicant(f)}”未收到{'、'.join(missing)}，请补发（可作为单独文件，文件名含申报单位名称，"
+        "或附在申报书之后）；市局将审核。",
+        f.form_file or f.table_file,
+    )]
+
+
+# -- the bureau's registry of past projects (spec 10.3) -------------------------------------------
+
+
+def _record_text(r: RegistryRecord) -> str:
+    year = f"{r.year}年" if r.year else ""
+    return f"{year}{r.level}“{r.project or r.type}”（{r.status or '状态未填'}）"
+
+
+def registry_excluded(f: ProjectFacts, rules: RulesConfig) -> list[Finding]:
+    """REGISTRY_EXCLUDED: first applicant of a provincial 示范中心 (企业/科研院所), or, for 新建, an ongoing
+    city or district project of this program."""
+    if not f.registry:
+        return []
+    university = unit_kind(f.values.get("单位性质")) == UNIVERSITY
+    reasons = []
+    centres = [r for r in f.registry if r.provincial_centre]
+    if centres and not university:
+        reasons.append(f"已作为第一申报主体承担{_record_text(centres[0])}，按申报指南不得参加申报")
+    ongoing = [r for r in f.registry if r.local and r.this_program and r.status == "在研"]
+    if ongoing and f.project_type == NEW:
+        reasons.append(f"正在承担{_record_text(ongoing[0])}，按申报指南不得申报新建项目")
+    if not reasons:
+        return []
+    return [Finding.of(
+        Code.REGISTRY_EXCLUDED,
+        f"据市局项目档案，“{_applicant(f)}”{'；'.join(reasons)}，不予受理；如档案记录有误，请与市局联系。",
+        f.table_file,
+    )]
+
+
+def registry_conflict(f: ProjectFacts, rules: RulesConfig) -> list[Finding]:
+    """REGISTRY_CONFLICT: an 升级 project without an accepted city project of this program in the registry,
+    or a 高校 with a provincial 示范中心 record (staff judge the 院系/学科)."""
+    if f.registry is None:
+        return []
+    found = []
+    if f.project_type == UPGRADE and not any(
+            r.level == "市级" and r.this_program and r.status == "已验收" for r in f.registry):
+        held = [r for r in f.registry if r.this_program]
+        seen = f"，档案记录为{_record_text(held[0])}" if held else "，档案中没有该单位的项目记录"
+        found.append(f"申报升级项目，但市局档案中没有其已通过验收的市级高价值专利培育计划项目{seen}")
+    centres = [r for r in f.registry if r.provincial_centre]
+    if centres and unit_kind(f.values.get("单位性质")) == UNIVERSITY:
+        found.append(f"曾作为第一申报主体承担{_record_text(centres[0])}，不得以同一院系或相同学科领域再次申报，"
+                     "市局将核对院系和学科方向")
+    if not found:
+        return []
+    return [Finding.of(
+        Code.REGISTRY_CONFLICT,
+        f"“{_applicant(f)}”{'；'.join(found)}；市局将审核。",
+        f.form_file or f.table_file,
+    )]
+
+
 RULES: tuple[Rule, ...] = (
     missing_form, unreadable_form, scanned_form, missing_field, bad_credit_code, mismatch,
     funding_over_cap, patents_below_threshold, no_ip_engineer, agency_unqualified,
-    declaration_failed, upgrade_not_eligible,
+    declaration_failed, upgrade_not_eligible, bad_value, district_mismatch, not_local, missing_attachment,
+    registry_excluded, registry_conflict,
 )
 
 
@@ -584,7 +768,7 @@ _PRECEDENCE = list(Status)  # worst first
 
 def status_of(findings: Sequence[Finding]) -> Status:
     """不予受理 > 待补正 > 待审核 > 受理: the worst severity among the findings decides."""
-    statuses = [_STATUS_OF[f.severity] for f in findings]
+    statuses = [_STATUS_OF[f.severity] for f in findings if f.severity in _STATUS_OF]
     return min(statuses, key=_PRECEDENCE.index, default=Status.ACCEPTED)
 
 

@@ -137,6 +137,34 @@ MIGRATIONS: list[str] = [
     + """
     CREATE INDEX outbox_state ON outbox (state);
     """,
+    # 状态变更通知 (spec 10.6): mail to a district that answers no single message (the ``notices`` table as
+    # the staff-control branch defines it, IF NOT EXISTS so either may come first), and the last message
+    # whose status changes were checked; an existing database starts after its last message
+    """
+    CREATE TABLE IF NOT EXISTS notices (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        district TEXT,
+        message_id INTEGER REFERENCES messages (id),
+        state TEXT NOT NULL,
+        to_addr TEXT NOT NULL,
+        reply_message_id TEXT NOT NULL,
+        rfc822 BLOB NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE INDEX IF NOT EXISTS notices_state ON notices (state);
+    INSERT OR IGNORE INTO meta VALUES ('updates_checked_through', (SELECT COALESCE(MAX(id), 0) FROM messages));
+    """
+    + "".join(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_revision AFTER {event} ON {table} BEGIN"
+        " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;\n"
+        for table, event in (("notices", "INSERT"), ("notices", "UPDATE"))
+    ),
 ]
 
 
@@ -204,6 +232,19 @@ class OutboxItem:
     rfc822: bytes
     attempts: int
     next_attempt_at: datetime | None
+    queue: str = "outbox"  # or "notices": the table ``set_reply_state`` stamps
+
+
+@dataclass(frozen=True)
+class NewNotice:
+    """A notice to a district ready to be queued: ``key`` makes queueing it twice a no-op."""
+
+    key: str
+    kind: ReplyKind
+    district: str
+    to_addr: str
+    reply_message_id: str
+    rfc822: bytes
 
 
 @dataclass(frozen=True)
@@ -239,12 +280,16 @@ class Store:
 
     # -- schema -----------------------------------------------------------
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        """Apply each missing migration in its own write transaction, reading ``user_version`` inside it:
+        of two processes upgrading at once, the second waits for the lock and then sees the new version."""
+        while True:
             with self.transaction():
-                for statement in _statements(script):
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if version >= len(MIGRATIONS):
+                    return
+                for statement in _statements(MIGRATIONS[version]):
                     self.db.execute(statement)
-                self.db.execute(f"PRAGMA user_version = {number}")
+                self.db.execute(f"PRAGMA user_version = {version + 1}")
 
     @property
     def schema_version(self) -> int:
@@ -421,11 +466,12 @@ class Store:
 
     def set_reply_state(
         self, outbox_id: int, state: ReplyState, *, error: str | None = None,
-        next_attempt_at: datetime | None = None, count_attempt: bool = False,
+        next_attempt_at: datetime | None = None, count_attempt: bool = False, queue: str = "outbox",
     ) -> None:
+        table = _QUEUES[queue]
         with self.transaction():
             self.db.execute(
-                "UPDATE outbox SET state = ?, last_error = COALESCE(?, last_error), next_attempt_at = ?,"
+                f"UPDATE {table} SET state = ?, last_error = COALESCE(?, last_error), next_attempt_at = ?,"
                 " attempts = attempts + ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
                 " WHERE id = ?",
                 (state.value, error, _iso(next_attempt_at), int(count_attempt), state.value,
@@ -488,6 +534,55 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+    # -- notices to districts (状态变更通知, spec 10.6) -------------------------------
+    def insert_notice(
+        self, key: str, kind: ReplyKind, to_addr: str, reply_message_id: str, rfc822: bytes, *,
+        district: str | None = None, message_db_id: int | None = None,
+    ) -> bool:
+        """Queue a notice under ``key``; False (nothing queued) when that key was queued before."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO notices (key, kind, district, message_id, state, to_addr, reply_message_id,"
+            " rfc822, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, kind.value, district, message_db_id, ReplyState.QUEUED.value, to_addr, reply_message_id,
+             rfc822, _iso(now_utc())),
+        )
+        return cur.rowcount == 1
+
+    def notices(self, states: Sequence[ReplyState]) -> list[OutboxItem]:
+        """Queued notices as outbox items (``queue="notices"``), oldest first."""
+        marks = ",".join("?" * len(states))
+        rows = self.db.execute(
+            f"SELECT * FROM notices WHERE state IN ({marks}) ORDER BY id", [s.value for s in states]
+        )
+        return [
+            OutboxItem(
+                r["id"], r["message_id"] or 0, ReplyKind(r["kind"]), ReplyState(r["state"]), r["to_addr"],
+                r["reply_message_id"], r["rfc822"], r["attempts"], _dt(r["next_attempt_at"]), "notices",
+            )
+            for r in rows
+        ]
+
+    def max_message_id(self) -> int:
+        return int(self.db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
+
+    def updates_checked_through(self) -> int:
+        """The last message (store id) whose status changes to other districts were checked."""
+        return int(self.get_meta(UPDATES_KEY) or 0)
+
+    def queue_updates(self, notices: Sequence[NewNotice], through: int) -> int:
+        """Queue the 状态变更通知 owed for the messages up to ``through`` and mark them checked, in one
+        transaction (a crash before it leaves the check to the next poll, after it nothing to repeat)."""
+        with self.transaction():
+            queued = sum(self.insert_notice(n.key, n.kind, n.to_addr, n.reply_message_id, n.rfc822,
+                                            district=n.district) for n in notices)
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (UPDATES_KEY, str(through)))
+        return queued
+
+
+_QUEUES = {"outbox": "outbox", "notices": "notices"}  # set_reply_state's table, never a caller's string in SQL
+UPDATES_KEY = "updates_checked_through"
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -37,6 +37,7 @@ from typing import Any
 
 import intake
 from intake.archive import Archive
+from intake.changes import queue_update_notices
 from intake.classify import PARSED, REPLIES, classify, message_findings
 from intake.config import Config, MailboxConfig, SmtpConfig
 from intake.errors import MailboxError, SendError
@@ -47,7 +48,7 @@ from intake.merge import build_ledger, district_view
 from intake.models import Ledger, Outcome, ReplyKind, ReplyState, StoredMessage
 from intake.parsepool import ParserPool
 from intake.staff import DIGEST_FILE, digest_html, send_digest_if_due
-from intake.store import NewAttachment, NewMessage, Store, now_utc
+from intake.store import NewAttachment, NewMessage, OutboxItem, Store, now_utc
 from parsers.documents import parse_document
 from parsers.mail import oversize_reason, parse_mail, parts_from_headers
 from parsers.types import DocKind, MailParts, ParseError
@@ -112,6 +113,8 @@ class Worker:
         self.cfg = config
         self.store = store
         self.archive = Archive(config.paths.data_dir)
+        if removed := self.archive.remove_stale_temp():
+            log.info("removed %d temporary files left by an interrupted writer", removed)
         self.dry_run = dry_run
         self.clock = clock
         self.mailbox_factory = mailbox_factory
@@ -137,6 +140,7 @@ class Worker:
                     self._resolve_unstamped(mb)
                     summary.moved += self._finish_mailbox_actions(mb)
                 self._intake(mb, summary)
+                self._queue_update_notices()
                 if not self.dry_run:
                     self._send_replies(mb, summary)
                     summary.moved += self._finish_mailbox_actions(mb)
@@ -208,6 +212,14 @@ class Worker:
                                self.clock(), self.mailer_factory)
         except (SendError, ValueError) as e:
             log.warning("staff digest not sent: %s", e)
+
+    def _queue_update_notices(self) -> None:
+        """状态变更通知 owed for the messages recorded since the last check (``intake.changes``). A failure
+        (an edited template with an error) is logged and the check left to the next poll; replies still go."""
+        try:
+            queue_update_notices(self.store, self.cfg, self._known, now=self.clock(), dry_run=self.dry_run)
+        except Exception:  # the receipts already queued must still be sent
+            log.exception("状态变更通知 not queued this poll; checked again at the next")
 
     # -- intake -----------------------------------------------------------
     def _intake(self, mb: Mailbox, summary: PollSummary) -> None:
@@ -303,7 +315,7 @@ class Worker:
             raw_sha256=digest, raw_path=raw_path, size=max(fetched.size, len(fetched.raw)), sender=parts.from_addr,
             sender_name=parts.from_name, district=district.name if district else None, subject=parts.subject,
             arrival=fetched.internaldate, outcome=outcome,
-            findings=message_findings(outcome, parts, attachments, arrival_text),
+            findings=message_findings(outcome, parts, attachments, arrival_text, campaign=self.cfg.campaign),
             attachments=tuple(attachments), auto_reasons=parts.auto_reasons, source=source,
         )
         with self.store.transaction():
@@ -372,12 +384,13 @@ class Worker:
         rendered = render_reply(
             kind, stored, projects, unmatched, campaign=self.cfg.campaign.name,
             deadline=self.cfg.campaign.deadline, tz=self.cfg.campaign.tz,
-            templates_dir=self.cfg.paths.templates_dir,
+            templates_dir=self.cfg.paths.templates_dir, contact=self.cfg.campaign.contact,
+            paper_address=self.cfg.campaign.paper_address, now=self.clock(),
         )
         domain = parseaddr(self.cfg.smtp.sender)[1].rpartition("@")[2] or "localhost"
         msg, reply_id = build_reply(
             sender=self.cfg.smtp.sender, to=stored.sender, subject=rendered.subject, text=rendered.text,
-            html=rendered.html, in_reply_to=stored.message_id, kind=kind.value, domain=domain,
+            html=rendered.html, in_reply_to=stored.message_id, kind=kind.value, domain=domain, date=self.clock(),
         )
         state = ReplyState.DRY_RUN if self.dry_run else ReplyState.QUEUED
         self.store.insert_reply(stored.id, kind, stored.sender, reply_id, msg.as_bytes(), state)
@@ -385,8 +398,9 @@ class Worker:
     def _send_replies(self, mb: Mailbox, summary: PollSummary) -> None:
         """Send queued replies (rate-limited), stamp each, keep a copy in the Sent folder."""
         now = self.clock()
-        due = [i for i in self.store.outbox([ReplyState.QUEUED, ReplyState.DRY_RUN])
-               if i.next_attempt_at is None or i.next_attempt_at <= now]
+        queued = [*self.store.outbox([ReplyState.QUEUED, ReplyState.DRY_RUN]),
+                  *self.store.notices([ReplyState.QUEUED])]  # staff notices: 结果通知, 状态变更通知, 补发
+        due = [i for i in queued if i.next_attempt_at is None or i.next_attempt_at <= now]
         due = due[: self.cfg.smtp.max_replies_per_poll]
         if not due:
             return
@@ -394,7 +408,7 @@ class Worker:
             mailer = self.mailer_factory(self.cfg.smtp).__enter__()
         except SendError as e:
             for item in due:
-                self._defer(item.id, item.attempts + 1, str(e), now, summary)
+                self._defer(item, str(e), now, summary)
             return
         try:
             for item in due:
@@ -402,28 +416,30 @@ class Worker:
         finally:
             mailer.__exit__(None, None, None)
 
-    def _send_one(self, mailer: Mailer, mb: Mailbox, item: Any, now: datetime, summary: PollSummary) -> None:
-        self.store.set_reply_state(item.id, ReplyState.SENDING)
+    def _send_one(self, mailer: Mailer, mb: Mailbox, item: OutboxItem, now: datetime, summary: PollSummary) -> None:
+        self.store.set_reply_state(item.id, ReplyState.SENDING, queue=item.queue)
         msg = email.message_from_bytes(item.rfc822, policy=email.policy.SMTP)
         try:
             mailer.send(msg)  # type: ignore[arg-type]
         except SendError as e:
             if e.temporary:
-                self._defer(item.id, item.attempts + 1, str(e), now, summary)
+                self._defer(item, str(e), now, summary)
             else:
-                self.store.set_reply_state(item.id, ReplyState.FAILED, error=str(e), count_attempt=True)
+                self.store.set_reply_state(item.id, ReplyState.FAILED, error=str(e), count_attempt=True,
+                                           queue=item.queue)
                 summary.send_failed += 1
                 log.error("reply %s to %s refused for good: %s", item.reply_message_id, item.to_addr, e)
             return
         failpoint("after_smtp_send")
         self._keep_sent_copy(mb, item.rfc822)
         failpoint("after_sent_copy")
-        self.store.set_reply_state(item.id, ReplyState.SENT, count_attempt=True)
+        self.store.set_reply_state(item.id, ReplyState.SENT, count_attempt=True, queue=item.queue)
         summary.sent += 1
 
-    def _defer(self, outbox_id: int, attempts: int, error: str, now: datetime, summary: PollSummary) -> None:
-        self.store.set_reply_state(outbox_id, ReplyState.QUEUED, error=error, count_attempt=True,
-                                   next_attempt_at=now + retry_delay(attempts))
+    def _defer(self, item: OutboxItem, error: str, now: datetime, summary: PollSummary) -> None:
+        attempts = item.attempts + 1
+        self.store.set_reply_state(item.id, ReplyState.QUEUED, error=error, count_attempt=True,
+                                   next_attempt_at=now + retry_delay(attempts), queue=item.queue)
         summary.send_failed += 1
         log.warning("reply deferred (attempt %d): %s", attempts, error)
 
@@ -437,13 +453,13 @@ class Worker:
 
     def _resolve_unstamped(self, mb: Mailbox) -> None:
         """Replies left ``sending`` by a crash: sent if the Sent folder has them, else queued again."""
-        for item in self.store.outbox([ReplyState.SENDING]):
+        for item in [*self.store.outbox([ReplyState.SENDING]), *self.store.notices([ReplyState.SENDING])]:
             folder = self.cfg.mailbox.sent_folder
             if folder and mb.contains_message_id(folder, item.reply_message_id):
-                self.store.set_reply_state(item.id, ReplyState.SENT)
+                self.store.set_reply_state(item.id, ReplyState.SENT, queue=item.queue)
                 log.info("reply %s found in %s after a crash: stamped sent", item.reply_message_id, folder)
             else:
-                self.store.set_reply_state(item.id, ReplyState.QUEUED)
+                self.store.set_reply_state(item.id, ReplyState.QUEUED, queue=item.queue)
                 log.warning("reply %s interrupted before it was proven sent: queued again",
                             item.reply_message_id)
 

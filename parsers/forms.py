@@ -37,14 +37,17 @@ import re
 import time
 import unicodedata
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from parsers.normalize import clean_text, fold_header, parse_checked_yes_no, parse_number, parse_project_type
-from parsers.types import ApplicationForm, ParseError, ScannedFormError
+from parsers.programs import AGREEMENT, heading_attachment, named_program, named_year
+from parsers.types import ApplicationForm, DocKind, OtherDocument, ParseError, ScannedFormError
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_PAGES, SCAN_PAGES, MIN_FIELDS = 30, 3, 3
+HEAD_LINES = 3  # lines at the top of a page that may head an attached document
+HEAD_CHARS = 80  # characters drawn first on a page that are read for such a heading
 MAX_LINE, MAX_PAGE_CHARS, MAX_TEXT = 500, 60_000, 2_000_000
 TIME_BUDGET = 30.0  # seconds; a normal 10-page form takes well under one
 ZIP_MEMBERS, ZIP_TOTAL, ZIP_RATIO = 2_000, 200 * 1024 * 1024, 200
@@ -55,12 +58,13 @@ SCANNED_REASON = ("申报书 PDF 没有文字层（是扫描件或图片），�
 # field <- label variants, folded with fold_header (no spaces, brackets or unit suffix, lower case)
 LABELS: dict[str, tuple[str, ...]] = {
     "项目名称": ("项目名称",),
-    "牵头申报单位": ("牵头申报单位盖章", "申报单位盖章", "牵头申报单位", "申报单位", "单位名称"),
+    "牵头申报单位": ("牵头申报单位盖章", "申报单位盖章", "牵头申报单位", "申报单位", "单位名称",
+                   "甲方", "承诺单位盖章", "承诺单位"),  # the last three: a 合作协议's or 信用承诺书's applicant
     "统一社会信用代码": ("统一社会信用代码",),
     "单位性质": ("单位性质",),
     "部省市属事业单位": ("是否部省市属事业单位",),
     "所属地区": ("所属地区", "所属区县"),
-    "合作服务机构": ("合作服务机构盖章", "知识产权服务机构", "机构名称", "合作服务机构"),
+    "合作服务机构": ("合作服务机构盖章", "知识产权服务机构", "机构名称", "合作服务机构", "乙方"),
     "有效专利数": ("有效专利数不含外观设计", "有效专利数"),
     "有效发明专利数": ("有效发明专利数",),
     "PCT申请数": ("进入国家阶段pct专利申请数",),
@@ -104,24 +108,28 @@ _CJK_BREAK = re.compile(rf"(?<=[{_CJK}])\s*\n\s*(?=[{_CJK}])")
 Item = str | Sequence[str | None]  # a text line, or a table row's cells
 
 
-def parse_form(data: bytes, filename: str, sniffed: str) -> ApplicationForm | None:
-    """The form's fields, ``None`` when the document is readable but no application form."""
+def parse_form(data: bytes, filename: str, sniffed: str) -> ApplicationForm | OtherDocument | None:
+    """The form's fields, ``None`` when the document is readable but no application form.
+
+    A document whose first page is headed 合作协议 / 信用承诺书, or whose title says 汇总表, is
+    that document (``OtherDocument``). Once a form's fields are complete, the remaining pages are
+    only looked at for the headings of attached documents (a 合作协议 or 信用承诺书 bound in).
+    """
     if len(data) > MAX_BYTES:
         raise ParseError(filename, f"文件过大（超过 {MAX_BYTES // 1024 // 1024} MB），无法读取")
-    reader = _Reader()
-    pages = _docx_pages(data, filename) if sniffed == "docx" else _pdf_pages(data, filename)
+    reader = _Reader(any_line_heads=sniffed == "docx")
+    pages = _docx_pages(data, filename) if sniffed == "docx" else _pdf_pages(data, filename, reader.complete)
     pages_read = 0
     try:
         for items in pages:
+            if reader.complete():
+                reader.feed_headings(items)
+                continue
             pages_read += 1
             reader.feed(items)
-            if reader.complete():
-                break
     finally:
         pages.close()
-    if not reader.is_form():
-        return None
-    return ApplicationForm(filename, reader.project_type, reader.values(), pages_read)
+    return reader.document(filename, pages_read)
 
 
 # -- fields from lines and rows -----------------------------------------------------------------
@@ -130,7 +138,7 @@ def parse_form(data: bytes, filename: str, sniffed: str) -> ApplicationForm | No
 class _Reader:
     """Fields from a stream of text lines and table rows, page by page."""
 
-    def __init__(self) -> None:
+    def __init__(self, any_line_heads: bool = False) -> None:
         self.fields: dict[str, str] = {}
         self.title_type: str | None = None
         self.label_type: str | None = None
@@ -138,12 +146,20 @@ class _Reader:
         self.fed = 0
         self._pending: str | None = None  # a field whose value is on the next line
         self._last: str | None = None  # the field set last
+        self.page = -1
+        self.titles: list[str] = []  # title lines of the first page (program, year, 汇总表)
+        self.first_heading: str | None = None  # 合作协议 / 信用承诺书 heading the first page
+        self.attachments: dict[str, None] = {}  # documents headed inside the file after its first page, in order
+        self._heads_left = 0  # lines of the current page that may still be a heading
+        self._any_line_heads = any_line_heads  # a Word file has no pages: any line may head a document
 
     @property
     def project_type(self) -> str | None:
         return self.title_type or self.label_type
 
     def feed(self, items: Sequence[Item]) -> None:
+        self.page += 1
+        self._heads_left = HEAD_LINES
         for item in items:
             if self.fed > MAX_TEXT:
                 return
@@ -159,8 +175,28 @@ class _Reader:
                 self.fed += len(line)
                 self._line(line)
 
+    def feed_headings(self, items: Sequence[Item]) -> None:
+        """A page after the form's fields: only its first lines, for an attached document's heading."""
+        self.page += 1
+        for item in items[:HEAD_LINES]:
+            if isinstance(item, str):
+                self._attachment_heading(item, force=True)
+
+    def _attachment_heading(self, line: str, force: bool = False) -> None:
+        if not (force or self._heads_left > 0 or (self._any_line_heads and self.fields)):
+            return
+        self._heads_left -= 1
+        found = heading_attachment(line)
+        if found is None:
+            return
+        if self.page == 0 and not self.titled and not self.fields:
+            self.first_heading = self.first_heading or found
+        else:
+            self.attachments.setdefault(found)
+
     def _line(self, line: str) -> None:
         folded = fold_header(line)
+        self._attachment_heading(line)
         self._title(folded)
         pairs = _pairs(line)
         if not pairs:
@@ -202,6 +238,9 @@ class _Reader:
     def _title(self, folded: str) -> None:
         if len(folded) > 60:
             return
+        if self.page == 0 and len(self.titles) < 8 and not _COLON.search(folded) and (
+                "申报书" in folded or "汇总表" in folded or named_program(folded)):
+            self.titles.append(folded)
         if "申报书" in folded:
             self.titled = True
         if self.title_type is None and "培育计划" in folded and folded.endswith("项目"):
@@ -248,6 +287,25 @@ class _Reader:
 
     def values(self) -> dict[str, Any]:
         return {f: _value(f, v) for f, v in self.fields.items()}
+
+    def program_and_year(self) -> tuple[str | None, int | None]:
+        program = next((p for t in self.titles if (p := named_program(t))), None)
+        return program, next((y for t in self.titles if (y := named_year(t))), None)
+
+    def document(self, filename: str, pages_read: int) -> ApplicationForm | OtherDocument | None:
+        """What the pages read make: a stamped table, an attached document, a form, or nothing."""
+        program, year = self.program_and_year()
+        values = self.values()
+        applicant, code = values.get("牵头申报单位"), values.get("统一社会信用代码")
+        if any("汇总表" in t for t in self.titles) and not self.titled:
+            return OtherDocument(filename, DocKind.STAMPED_TABLE, "盖章汇总表", program, year)
+        if self.first_heading:
+            kind = DocKind.AGREEMENT if self.first_heading == AGREEMENT else DocKind.PLEDGE
+            return OtherDocument(filename, kind, self.first_heading, program, year, applicant, code)
+        if not self.is_form():
+            return None
+        return ApplicationForm(filename, self.project_type, values, pages_read, program=program, year=year,
+                               attachments=list(self.attachments))
 
 
 def _fold_label(text: str) -> str:
@@ -335,8 +393,11 @@ def _value(field: str, text: str) -> Any:
 # -- PDF pages ------------------------------------------------------------------------------------
 
 
-def _pdf_pages(data: bytes, filename: str) -> Iterator[list[Item]]:
-    """Each page's items; a scan or an empty document raises once the first pages had no text."""
+def _pdf_pages(data: bytes, filename: str, light: Callable[[], bool] = lambda: False) -> Iterator[list[Item]]:
+    """Each page's items; a scan or an empty document raises once the first pages had no text.
+
+    While ``light()`` is true a page gives only its top text lines (a heading), without tables.
+    """
     import pdfplumber
 
     if b"%%EOF" not in data[-4096:]:  # Acrobat wants it in the last 1 KB; a cut-off mail part lacks it
@@ -355,7 +416,7 @@ def _pdf_pages(data: bytes, filename: str) -> Iterator[list[Item]]:
             if time.monotonic() - started > TIME_BUDGET:
                 raise ParseError(filename, "PDF 文件结构异常，读取超时，请重新导出后发送")
             try:
-                items, images = _page_items(page, filename)
+                items, images = _head_items(page) if light() else _page_items(page, filename)
             finally:
                 page.close()
             text_seen, images_seen = text_seen or bool(items), images_seen or images
@@ -394,6 +455,45 @@ def _page_items(page: Any, filename: str) -> tuple[list[Item], bool]:
             placed.append((row.bbox[1], len(placed), cells))
     placed.sort(key=lambda p: (p[0], p[1]))
     return [item for _, _, item in placed], False
+
+
+def _head_items(page: Any) -> tuple[list[Item], bool]:
+    """The first text lines drawn on a page (where an attached document's heading stands).
+
+    pdfplumber's ``page.chars`` lays out the whole page (about 0.1 s for a page of prose); here
+    pdfminer's interpreter stops after the first ``HEAD_CHARS`` characters it draws. A page that
+    breaks the interpreter has no heading: the form's fields, read already, are not lost for it.
+    """
+    from pdfminer.converter import PDFPageAggregator
+    from pdfminer.layout import LTChar
+    from pdfminer.pdfinterp import PDFPageInterpreter
+
+    class Enough(Exception):
+        pass
+
+    class Head(PDFPageAggregator):
+        def render_char(self, *args: Any, **kwargs: Any) -> float:
+            advance = super().render_char(*args, **kwargs)
+            if sum(isinstance(o, LTChar) for o in self.cur_item) >= HEAD_CHARS:
+                raise Enough
+            return advance
+
+    device = Head(page.pdf.rsrcmgr, laparams=None)
+    try:
+        PDFPageInterpreter(page.pdf.rsrcmgr, device).process_page(page.page_obj)
+    except Enough:
+        pass
+    except Exception:  # noqa: BLE001 - pdfminer raises many types on a damaged page; see the docstring
+        return [], False
+    chars = [o for o in device.cur_item if isinstance(o, LTChar)]
+    lines: list[list[Any]] = []
+    for ch in chars:  # drawing order; a new line where the baseline moves
+        if lines and abs(lines[-1][0].y0 - ch.y0) < max(ch.size, 1) / 2:
+            lines[-1].append(ch)
+        else:
+            lines.append([ch])
+    texts = ["".join(c.get_text() for c in sorted(line, key=lambda c: c.x0)).strip() for line in lines]
+    return [t for t in texts if t][:HEAD_LINES], False
 
 
 def _pdf_error(filename: str, data: bytes, e: Exception) -> ParseError:

@@ -54,6 +54,7 @@ from parsers.normalize import (
     parse_project_type,
     parse_yes_no,
 )
+from parsers.programs import named_program, named_year, year_in_name
 from parsers.types import ParseError, SummaryRow, SummaryTable
 
 MAX_ROWS, MAX_COLS, MAX_SHEETS, HEADER_SCAN, TITLE_SCAN = 5000, 200, 50, 30, 5
@@ -73,6 +74,8 @@ _NOT_A_ROW = re.compile(r"(?:合\s*计|小\s*计|总\s*计)\s*[:：]?\s*$"  # a 
                        r"|(?:注|说明|填表说明|填表人|审核人|负责人)\s*[:：\d一、.]")  # not 注塑…
 _DISTRICT = re.compile(r"填报单位\s*(?:[(（]\s*盖章\s*[)）])?\s*[:：]?\s*(.*)")
 _DISTRICT_END = re.compile(r"\s{2,}|填报日期|填报时间|联系人|日期[:：]")
+
+_LIST_WORDS = ("申报表", "汇总", "一览表", "名单", "统计表", "推荐表")
 
 Grid = list[tuple[Any, ...]]
 
@@ -240,7 +243,24 @@ def _looks_like_table(names: set[str]) -> bool:
 
 
 def _has_title(grid: Grid) -> bool:
-    return any(isinstance(c, str) and "汇总表" in c for row in grid[:TITLE_SCAN] for c in row)
+    """A title saying 汇总表, or naming a program of the notice as a list (申报表, 名单 …)."""
+    return any("汇总表" in t or any(w in t for w in _LIST_WORDS) for t in _titles(grid, TITLE_SCAN))
+
+
+def _titles(grid: Grid, until: int) -> list[str]:
+    """Title cells above the header: text saying 汇总表 or naming one of the notice's programs."""
+    return [c for row in grid[: min(until, TITLE_SCAN)] for c in row
+            if isinstance(c, str) and len(c) <= 120 and ("汇总表" in c or named_program(c))]
+
+
+def _program_and_year(grid: Grid, until: int, filename: str) -> tuple[str | None, int | None]:
+    """The program and year the title names; without a title naming them, the file name's."""
+    titles = _titles(grid, until)
+    program = next((p for t in titles if (p := named_program(t))), None) or named_program(filename)
+    year = next((y for t in titles if (y := named_year(t))), None)
+    if year is None and not titles:
+        year = year_in_name(filename)
+    return program, year
 
 
 def _district(grid: Grid, until: int) -> str | None:
@@ -261,12 +281,16 @@ def _district(grid: Grid, until: int) -> str | None:
 
 def _table(filename: str, sheet: str, grid: Grid, header: _Header | None) -> SummaryTable:
     if header is None:
-        return SummaryTable(filename, sheet, 0, _district(grid, HEADER_SCAN), {}, list(REQUIRED), [])
+        program, year = _program_and_year(grid, TITLE_SCAN, filename)
+        return SummaryTable(filename, sheet, 0, _district(grid, HEADER_SCAN), {}, list(REQUIRED), [],
+                            program=program, year=year)
     columns = {canonical: text for canonical, text in header.columns.values()}
     rows = [row for r in range(header.row + 1, len(grid)) if (row := _row(grid[r], header.columns, r + 1))]
+    program, year = _program_and_year(grid, header.row, filename)
     return SummaryTable(
         filename=filename, sheet=sheet, header_row=header.row + 1, district=_district(grid, header.row),
         columns=columns, missing_columns=[c for c in REQUIRED if c not in columns], rows=rows,
+        program=program, year=year,
     )
 
 

@@ -41,6 +41,11 @@ class DocKind(StrEnum):
     APPLICATION_FORM = "application_form"
     UNRECOGNIZED = "unrecognized"
     ARCHIVE = "archive"  # a container whose members were extracted
+    # spec 10.1/10.2; parsed dict keys: program, year, applicant, credit_code (see OtherDocument)
+    OTHER_PROGRAM = "other_program"  # a table or form of another of the notice's programs
+    AGREEMENT = "agreement"  # 合作协议
+    PLEDGE = "pledge"  # 信用承诺书
+    STAMPED_TABLE = "stamped_table"  # the district's stamped summary table (盖章扫描件), a PDF or image
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,8 @@ class SummaryTable:
     missing_columns: list[str]  # required canonical columns not found
     rows: list[SummaryRow]
     kind: str = DocKind.SUMMARY_TABLE
+    program: str | None = None  # the notice's program its title (else file name) names
+    year: int | None = None  # the year its title names
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,7 +138,9 @@ class ApplicationForm:
     ``project_type`` is ``新建`` or ``升级`` from the title page, ``None`` when
     the title does not say. ``fields`` maps the spec's field names (section
     4; the applicant's 统一社会信用代码, the agency's as ``机构统一社会信用代码``)
-    to normalized values as in ``SummaryRow``.
+    to normalized values as in ``SummaryRow``. ``program``/``year`` are what
+    its title names; ``attachments`` the documents found as pages inside it
+    (``合作协议``, ``信用承诺书``).
     """
 
     filename: str
@@ -139,6 +148,9 @@ class ApplicationForm:
     fields: dict[str, Any]
     pages_read: int
     kind: str = DocKind.APPLICATION_FORM
+    program: str | None = None
+    year: int | None = None
+    attachments: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,4 +160,32 @@ class ApplicationForm:
         return cls(**d)
 
 
-ParsedDocument = SummaryTable | ApplicationForm | None  # None: unrecognized
+@dataclass
+class OtherDocument:
+    """A file that is no summary table or form of this program, but known for what it is.
+
+    ``kind`` is ``other_program``, ``agreement``, ``pledge`` or ``stamped_table``;
+    ``recognized_as`` the Chinese name of the document (汇总表, 申报书, 合作协议,
+    信用承诺书, 盖章汇总表); ``program`` the notice's program it belongs to when
+    named; ``applicant``/``credit_code`` whom it is about when it says so;
+    ``scanned`` when it was known by its file name only (no text layer).
+    """
+
+    filename: str
+    kind: str
+    recognized_as: str
+    program: str | None = None
+    year: int | None = None
+    applicant: str | None = None
+    credit_code: str | None = None
+    scanned: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OtherDocument:
+        return cls(**d)
+
+
+ParsedDocument = SummaryTable | ApplicationForm | OtherDocument | None  # None: unrecognized

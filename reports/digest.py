@@ -12,8 +12,6 @@ page in atomically beside the workbook.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
@@ -30,6 +28,7 @@ from intake.models import (
     ReplyState,
     StoredMessage,
 )
+from reports.files import atomic_write
 from reports.labels import STATUS_ORDER, ledger_time
 from reports.replies import environment
 
@@ -175,15 +174,5 @@ def _failed_reply(r: ReplyInfo, m: StoredMessage | None) -> dict[str, Any]:
 
 
 def write_digest(path: Path, html: str) -> None:
-    """Write the page to ``path`` via a temporary file and ``os.replace``: readers never see half a page."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".html.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(html)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; staff open it from a share
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the page atomically (``reports.files``): readers never see half a page."""
+    atomic_write(path, lambda fh: fh.write(html.encode("utf-8")))

@@ -17,6 +17,9 @@ KIND_LABEL = {
     "application_form": "申报书",
     "unrecognized": "无法识别",
     "archive": "压缩包（已解压）",
+    "agreement": "合作协议",
+    "pledge": "信用承诺书",
+    "stamped_table": "盖章汇总表（扫描件）",
 }
 
 STATUS_ORDER = (Status.ACCEPTED, Status.NEEDS_FIX, Status.REVIEW, Status.REJECTED)
@@ -27,10 +30,21 @@ def ledger_time(moment: datetime | None, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
+def ledger_datetime(moment: datetime | None, tz: tzinfo) -> datetime | None:
+    """``moment`` as a naive date-time in ``tz``: what an Excel date-time cell holds (spec 10.7)."""
+    return moment.astimezone(tz).replace(tzinfo=None) if moment else None
+
+
 def chinese_time(moment: datetime, tz: tzinfo) -> str:
-    """``2024年11月8日 23:59`` in ``tz``: how a time reads in a reply."""
+    """``2024年11月8日23时59分`` in ``tz``: how a time reads in a reply (no ``09:12`` mixed in)."""
     local = moment.astimezone(tz)
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+    return f"{chinese_date(local, tz)}{local.hour}时{local.minute}分"
+
+
+def chinese_date(moment: datetime, tz: tzinfo) -> str:
+    """``2024年11月5日`` in ``tz``: the date a reply is signed with."""
+    local = moment.astimezone(tz)
+    return f"{local.year}年{local.month}月{local.day}日"
 
 
 def attachment_label(att: StoredAttachment, unmatched: Collection[str] = ()) -> str:
@@ -40,7 +54,13 @@ def attachment_label(att: StoredAttachment, unmatched: Collection[str] = ()) -> 
         if att.error_code == "SCANNED_FORM":
             return f"申报书（扫描件，需人工审核：{reason}）"
         return f"无法读取：{reason}"
+    if att.kind == "other_program":
+        program = (att.parsed or {}).get("program") or "其他项目"
+        return f"{program}的材料（已收到并登记，不并入本项目）"
     label = KIND_LABEL.get(att.kind, "无法识别")
+    applicant = (att.parsed or {}).get("applicant") if att.kind in ("agreement", "pledge") else None
+    if applicant:
+        label += f"（{applicant}）"
     if att.kind == "application_form" and att.filename in unmatched:
         label += "，未对应到汇总表中的项目"
     return label

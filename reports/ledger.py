@@ -15,11 +15,10 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -41,6 +40,8 @@ from intake.models import (
     SEVERITY_LABEL,
     Finding,
     Ledger,
+    OtherFile,
+    Outcome,
     Project,
     ReplyInfo,
     ReplyState,
@@ -48,7 +49,8 @@ from intake.models import (
     Status,
     StoredMessage,
 )
-from reports.labels import STATUS_ORDER, attachment_line, ledger_time
+from reports.files import atomic_write
+from reports.labels import STATUS_ORDER, attachment_line, ledger_datetime
 
 PROJECT_HEADERS = (
     "受理编号", "区县", "项目名称", "牵头申报单位", "统一社会信用代码", "单位性质", "项目类别",
@@ -60,11 +62,19 @@ MESSAGE_HEADERS = (
     "UID", "Message-ID", "发件人", "区县", "主题", "收到时间", "附件", "处理结果", "问题代码",
     "回复类型", "回复时间",
 )
-FINDING_HEADERS = ("区县", "项目名称", "问题代码", "严重程度", "说明")
+FINDING_HEADERS = ("区县", "项目名称", "问题代码", "严重程度", "说明", "受理编号")
 DISTRICT_HEADERS = (
     "区县", "项目数", "受理", "待补正", "待审核", "不予受理", "名额",
-    "申请资助合计（万元）", "市级承担合计（万元）", "区级承担合计（万元）",
+    "申请资助合计（万元）", "市级承担合计（万元）", "区级承担合计（万元）", "盖章汇总表",
 )
+OTHER_FILE_HEADERS = ("区县", "UID", "文件名", "识别为", "所属项目类型", "说明")  # spec 10.7: 其他来件
+TOTAL_LABEL = "合计"
+STAMPED_TEXT = {True: "已收到", False: "未收到"}
+OUTCOME_TEXT = {  # 来件登记's 处理结果 (spec 10.7)
+    Outcome.PROCESSED: "已处理", Outcome.LATE: "逾期", Outcome.DUPLICATE: "重复", Outcome.AUTO_REPLY: "自动回复",
+    Outcome.UNKNOWN_SENDER: "未知发件人", Outcome.ERROR: "出错",
+}
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"  # times are date-time cells (Asia/Shanghai), so date filters work
 
 # Project columns taken straight from the summary row (spec section 3 canonical names).
 VALUE_COLUMNS = ("项目名称", "牵头申报单位", "统一社会信用代码", "单位性质")
@@ -123,6 +133,7 @@ class Table:
     fill_columns: frozenset[int] = field(default_factory=frozenset)
     text_widths: Mapping[int, int] = field(default_factory=dict)
     paper: int = PAPER_A4
+    footer_rows: int = 0  # trailing rows (合计) kept out of the filter
 
 
 def write_ledger(
@@ -141,15 +152,19 @@ def write_ledger(
     """
     by_uid = {m.uid: m for m in messages}
     link_base = Path(os.path.relpath(data_dir, path.parent))
+    districts = district_table(ledger)
     tables = (
         project_table(ledger.projects, by_uid, tz, link_base),
         message_table(messages, ledger, replies, tz),
         finding_table(ledger.projects, messages),
-        district_table(ledger),
+        districts,
+        other_file_table(ledger.other_files),
     )
     wb, looks = Workbook(write_only=True), _Looks()
     sheets = [_write_table(wb, t, looks) for t in tables]
-    _add_status_chart(sheets[-1], len(tables[-1].rows), max((r[1] for r in tables[-1].rows), default=0))
+    district_rows = districts.rows[: len(districts.rows) - districts.footer_rows]
+    _add_status_chart(sheets[tables.index(districts)], len(district_rows),
+                      max((r[1] for r in district_rows), default=0))
     save_atomically(wb, path)
 
 
@@ -176,7 +191,7 @@ def _project_row(p: Project, by_uid: Mapping[int, StoredMessage], tz: tzinfo, li
         p.converted_invention, _money(v.get("申请资助金额")),
         _money(p.city_amount), _money(p.district_amount),
         p.status.value, finding_codes(p.findings), "\n".join(f.message for f in p.findings),
-        ledger_time(p.arrival, tz), _sources(p.source_uids, by_uid), _form_link(p, link_prefix),
+        ledger_datetime(p.arrival, tz), _sources(p.source_uids, by_uid), _form_link(p, link_prefix),
     ]
 
 
@@ -194,18 +209,18 @@ def message_table(
 
 def _message_row(m: StoredMessage, reply: ReplyInfo | None, unmatched: set[str], tz: tzinfo) -> list[Any]:
     return [
-        m.uid, m.message_id, m.sender, m.district, m.subject, ledger_time(m.arrival, tz),
-        "\n".join(attachment_line(a, unmatched) for a in m.attachments), m.outcome.value,
+        m.uid, m.message_id, m.sender, m.district, m.subject, ledger_datetime(m.arrival, tz),
+        "\n".join(attachment_line(a, unmatched) for a in m.attachments), OUTCOME_TEXT[m.outcome],
         finding_codes(m.findings), REPLY_LABEL[reply.kind] if reply else "无", _reply_time(reply, tz),
     ]
 
 
-def _reply_time(reply: ReplyInfo | None, tz: tzinfo) -> str:
-    """When the reply went out; else its state in words (待发送, 发送失败：…)."""
+def _reply_time(reply: ReplyInfo | None, tz: tzinfo) -> datetime | str | None:
+    """When the reply went out (a date-time cell); else its state in words (待发送, 发送失败：…)."""
     if reply is None:
         return ""
     if reply.state is ReplyState.SENT:
-        return ledger_time(reply.sent_at, tz)
+        return ledger_datetime(reply.sent_at, tz)
     if reply.state is ReplyState.FAILED:
         return f"发送失败：{reply.error or '原因不明'}"
     return REPLY_STATE_TEXT.get(reply.state, "")
@@ -217,34 +232,52 @@ def finding_table(projects: Sequence[Project], messages: Sequence[StoredMessage]
     A message-level row names the message instead of a project: ``（邮件 UID 12）`` and
     the file concerned, so staff can find it in 来件登记.
     """
-    rows = [_finding_row(p.district, p.values.get("项目名称"), f) for p in projects for f in p.findings]
+    rows = [_finding_row(p.district, p.values.get("项目名称"), f, p.number) for p in projects for f in p.findings]
     for m in messages:
         place = f"（邮件 UID {m.uid}）"
-        rows.extend(_finding_row(m.district or "", place + (f.file or ""), f) for f in m.findings)
+        rows.extend(_finding_row(m.district or "", place + (f.file or ""), f, "") for f in m.findings)
     col = FINDING_HEADERS.index
     return Table("问题清单", FINDING_HEADERS, rows, frozenset({col("严重程度")}), {col("说明"): 70})
 
 
-def _finding_row(district: str, name: Any, f: Finding) -> list[Any]:
-    return [district, name, f.code.value, SEVERITY_LABEL[f.severity], f.message]
+def _finding_row(district: str, name: Any, f: Finding, number: str) -> list[Any]:
+    return [district, name, f.code.value, SEVERITY_LABEL[f.severity], f.message, number]
 
 
 def district_table(ledger: Ledger) -> Table:
-    """区县汇总: one row per district in config order (any other district after)."""
+    """区县汇总: one row per district in config order (any other district after), then 合计."""
     districts = list(ledger.quotas)
     districts += sorted({p.district for p in ledger.projects} - set(districts))
-    rows = [_district_row(d, [p for p in ledger.projects if p.district == d], ledger.quotas.get(d))
+    rows = [_district_row(d, [p for p in ledger.projects if p.district == d], ledger.quotas.get(d),
+                          d in ledger.stamped_tables)
             for d in districts]
-    return Table("区县汇总", DISTRICT_HEADERS, rows)
+    return Table("区县汇总", DISTRICT_HEADERS, [*rows, _total_row(rows)], footer_rows=1)
 
 
-def _district_row(district: str, projects: Sequence[Project], quota: int | None) -> list[Any]:
+def _district_row(district: str, projects: Sequence[Project], quota: int | None, stamped: bool) -> list[Any]:
     counts = Counter(p.status for p in projects)
     return [
         district, len(projects), *(counts[s] for s in STATUS_ORDER), quota,
         _total(p.values.get("申请资助金额") for p in projects),
         _total(p.city_amount for p in projects), _total(p.district_amount for p in projects),
+        STAMPED_TEXT[stamped],
     ]
+
+
+def _total_row(rows: Sequence[Sequence[Any]]) -> list[Any]:
+    """合计: the counts, quotas and money summed; 盖章汇总表 as how many districts sent theirs."""
+    counts = [sum(r[i] for r in rows) for i in range(1, 6)]  # 项目数, 受理 … 不予受理
+    quota = sum(r[6] for r in rows if r[6] is not None)
+    money = [_total(r[i] for r in rows) for i in range(7, 10)]
+    received = sum(r[10] == STAMPED_TEXT[True] for r in rows)
+    return [TOTAL_LABEL, *counts, quota, *money, f"已收到{received}个"]
+
+
+def other_file_table(files: Sequence[OtherFile]) -> Table:
+    """其他来件: files recorded but not merged, such as another program's table or form (spec 10.1)."""
+    rows = [[f.district, f.uid, f.filename, f.recognized_as, f.program, f.note] for f in files]
+    col = OTHER_FILE_HEADERS.index
+    return Table("其他来件", OTHER_FILE_HEADERS, rows, text_widths={col("文件名"): 40, col("说明"): 50})
 
 
 # -- value helpers ------------------------------------------------------------
@@ -301,7 +334,7 @@ def _write_table(wb: Workbook, table: Table, looks: _Looks) -> Any:
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = "A2"
     _print_setup(ws, table.paper)
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(table.headers))}{len(table.rows) + 1}"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(table.headers))}{len(table.rows) + 1 - table.footer_rows}"
     _set_height(ws, 1, max(text_lines(h, w) for h, w in zip(table.headers, widths, strict=True)))
     ws.append([looks.cell(ws, h, fill=HEADER_FILL, font=HEADER_FONT, alignment=HEADER_ALIGNMENT)
                for h in table.headers])
@@ -360,6 +393,8 @@ def _row_cells(
         elif isinstance(value, Link):
             cells[i] = _link_cell(ws, looks, value)
             linked.append(i)
+        elif isinstance(value, datetime):
+            cells[i] = looks.cell(ws, value, number_format=DATETIME_FORMAT)
     return cells, wrapped, linked
 
 
@@ -476,23 +511,26 @@ class _Looks:
     """
 
     def __init__(self) -> None:
-        self._arrays: dict[tuple[int, int, int, bool], Any] = {}
+        self._arrays: dict[tuple[int, int, int, bool, str | None], Any] = {}
 
     def cell(
-        self, ws: Any, value: str, *, fill: PatternFill | None = None, font: Font | None = None,
-        alignment: Alignment | None = None, quote: bool = False,
+        self, ws: Any, value: str | datetime, *, fill: PatternFill | None = None, font: Font | None = None,
+        alignment: Alignment | None = None, quote: bool = False, number_format: str | None = None,
     ) -> Cell:
-        key = (id(fill), id(font), id(alignment), quote)  # the styles are module constants
+        key = (id(fill), id(font), id(alignment), quote, number_format)  # the styles are module constants
         array = self._arrays.get(key)
         if array is None:
-            array = self._arrays[key] = _style_array(ws, fill, font, alignment, quote)
+            array = self._arrays[key] = _style_array(ws, fill, font, alignment, quote, number_format)
         return Cell(ws, row=1, column=1, value=value, style_array=array)
 
 
 def _style_array(
-    ws: Any, fill: PatternFill | None, font: Font | None, alignment: Alignment | None, quote: bool
+    ws: Any, fill: PatternFill | None, font: Font | None, alignment: Alignment | None, quote: bool,
+    number_format: str | None = None,
 ) -> Any:
     prototype = WriteOnlyCell(ws)
+    if number_format:
+        prototype.number_format = number_format
     if fill:
         prototype.fill = fill
     if font:
@@ -559,18 +597,8 @@ def _add_status_chart(ws: Any, n_districts: int, max_count: int) -> None:
 
 
 def save_atomically(wb: Workbook, path: Path) -> None:
-    """Save to a temporary file beside ``path``, then swap it in; never leave a half file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".xlsx.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            wb.save(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Save to a temporary file beside ``path``, then swap it in durably; never leave a half file."""
+    atomic_write(path, wb.save, _mode_for(path))
 
 
 def _mode_for(path: Path) -> int:

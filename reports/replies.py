@@ -1,4 +1,4 @@
-"""Replies to district messages (spec section 7): a receipt or a late notice, as text and HTML.
+"""Replies to districts (spec sections 7 and 10.6): receipts, late notices and 状态变更通知, as text and HTML.
 
 Rendered from jinja2 templates the bureau can edit: a template of the same name in
 ``templates_dir`` overrides the built-in one in ``reports/templates/``. HTML templates
@@ -6,19 +6,30 @@ Rendered from jinja2 templates the bureau can edit: a template of the same name 
 (``StrictUndefined``), so a misspelt variable in an edited copy fails loudly instead of
 sending a blank. Sending is not done here.
 
-The variables every template gets (see ``reply_context``):
+The variables every template gets (``letter_context``):
 
-- ``kind`` (``receipt``/``late``), ``campaign``, ``district``, ``office`` (``云龙区知识产权局``),
-  ``subject`` (the original subject), ``received_at`` and ``deadline`` (``2024年11月8日 23:59``);
+- ``kind`` (``receipt``/``late``/``update``), ``campaign``, ``district``, ``office`` (``云龙区知识产权局``),
+  ``bureau`` (``徐州市知识产权局``, the signature), ``signed_on`` (``2024年11月5日``, the date of the reply),
+  ``deadline`` (``2024年11月8日23时59分``) and ``deadline_date`` (``2024年11月8日``),
+  ``contact`` (``李钦华 0516-69859237``) split into ``contact_name`` and ``contact_phone``,
+  ``paper_address`` (where the signed, stamped, bound paper copy is delivered).
+
+Receipts and late notices also get (``reply_context``):
+
+- ``subject`` (the original subject), ``received_at`` (``2024年11月5日9时12分``);
 - ``files``: ``name``, ``label`` (汇总表, 申报书, 无法识别, 无法读取：原因 …), ``container``;
 - ``message_findings``: the sentences of the message's own findings (not ``LATE``);
 - ``unmatched``: names of forms that match no row of the district's table;
 - ``projects``: ``number``, ``name``, ``applicant``, ``status``, ``findings`` (sentences);
 - ``counts``: projects per status, ``受理`` … ``不予受理``.
+
+状态变更通知 get (``update_context``) ``changes``: ``number``, ``name``, ``applicant``, ``old``, ``new``,
+``reasons`` (sentences).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,11 +40,16 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from intake.models import REPLY_LABEL, Code, Project, ReplyKind, StoredAttachment, StoredMessage
-from reports.labels import STATUS_ORDER, attachment_label, chinese_time
+from intake.models import REPLY_LABEL, Code, Project, ReplyKind, StatusChange, StoredAttachment, StoredMessage
+from reports.labels import STATUS_ORDER, attachment_label, chinese_date, chinese_time
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 NO_SUBJECT = "（无主题）"
+BUREAU = "徐州市知识产权局"
+# The notice's own values (徐知通〔2024〕12号), used when the config leaves them out.
+DEFAULT_CONTACT = "李钦华 0516-69859237"
+DEFAULT_PAPER_ADDRESS = "徐州市云龙区新安路11号市市场监督管理局218室"
+TEMPLATE_STEM = {ReplyKind.RECEIPT: "receipt", ReplyKind.LATE: "late", ReplyKind.UPDATE: "update"}
 
 
 @dataclass(frozen=True)
@@ -55,18 +71,47 @@ def render_reply(
     deadline: datetime,
     tz: tzinfo,
     templates_dir: Path | None = None,
+    contact: str = DEFAULT_CONTACT,
+    paper_address: str = DEFAULT_PAPER_ADDRESS,
+    now: datetime | None = None,
 ) -> RenderedReply:
     """Render the receipt or late notice for ``message``.
 
     ``projects`` are the district's current projects (after this message), ``unmatched``
-    the forms of this message that match no row of the district's table.
+    the forms of this message that match no row of the district's table. ``now`` is the
+    date the reply is signed with (default: the current time).
     """
-    context = reply_context(kind, message, projects, unmatched, campaign=campaign, deadline=deadline, tz=tz)
-    env = environment(templates_dir)
+    letter = letter_context(kind, message.district or "", campaign=campaign, deadline=deadline, tz=tz,
+                            contact=contact, paper_address=paper_address, now=now)
+    context = {**letter, **reply_context(kind, message, projects, unmatched, tz=tz)}
+    return _render(kind, reply_subject(kind, message.subject), context, templates_dir)
+
+
+def render_update(
+    district: str,
+    changes: Sequence[StatusChange],
+    *,
+    campaign: str,
+    deadline: datetime,
+    tz: tzinfo,
+    templates_dir: Path | None = None,
+    contact: str = DEFAULT_CONTACT,
+    paper_address: str = DEFAULT_PAPER_ADDRESS,
+    now: datetime | None = None,
+) -> RenderedReply:
+    """Render the 状态变更通知 telling ``district`` of ``changes`` to its projects (spec 10.6)."""
+    letter = letter_context(ReplyKind.UPDATE, district, campaign=campaign, deadline=deadline, tz=tz,
+                            contact=contact, paper_address=paper_address, now=now)
+    return _render(ReplyKind.UPDATE, update_subject(campaign), {**letter, **update_context(changes)},
+                   templates_dir)
+
+
+def _render(kind: ReplyKind, subject: str, context: dict[str, Any], templates_dir: Path | None) -> RenderedReply:
+    env, stem = environment(templates_dir), TEMPLATE_STEM[kind]
     return RenderedReply(
-        subject=reply_subject(kind, message.subject),
-        text=env.get_template(f"{_template_stem(kind)}.txt.j2").render(context),
-        html=env.get_template(f"{_template_stem(kind)}.html.j2").render(context),
+        subject=subject,
+        text=env.get_template(f"{stem}.txt.j2").render(context),
+        html=env.get_template(f"{stem}.html.j2").render(context),
     )
 
 
@@ -75,26 +120,59 @@ def reply_subject(kind: ReplyKind, original: str) -> str:
     return f"{REPLY_LABEL[kind]}：{' '.join(original.split()) or NO_SUBJECT}"
 
 
+def update_subject(campaign: str) -> str:
+    """``状态变更通知：<campaign.name>``."""
+    return f"{REPLY_LABEL[ReplyKind.UPDATE]}：{' '.join(campaign.split())}"
+
+
+def letter_context(
+    kind: ReplyKind,
+    district: str,
+    *,
+    campaign: str,
+    deadline: datetime,
+    tz: tzinfo,
+    contact: str = DEFAULT_CONTACT,
+    paper_address: str = DEFAULT_PAPER_ADDRESS,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """What every letter shows: who writes to whom, when, the deadline, whom to call, where paper goes."""
+    name, phone = split_contact(contact)
+    return {
+        "kind": kind.value,
+        "campaign": campaign,
+        "district": district,
+        "office": f"{district}知识产权局",
+        "bureau": BUREAU,
+        "signed_on": chinese_date(now or datetime.now(tz), tz),
+        "deadline": chinese_time(deadline, tz),
+        "deadline_date": chinese_date(deadline, tz),
+        "contact": contact.strip(),
+        "contact_name": name,
+        "contact_phone": phone,
+        "paper_address": paper_address.strip(),
+    }
+
+
+def split_contact(contact: str) -> tuple[str, str]:
+    """``李钦华 0516-69859237`` (or ``李钦华，0516-…``) as (联系人, 电话); the whole text as 联系人 when
+    there is no phone number after it."""
+    name, _, phone = re.sub(r"[，,；;、]", " ", contact).strip().partition(" ")
+    return name, phone.strip()
+
+
 def reply_context(
     kind: ReplyKind,
     message: StoredMessage,
     projects: Sequence[Project],
     unmatched: Sequence[str],
     *,
-    campaign: str,
-    deadline: datetime,
     tz: tzinfo,
 ) -> dict[str, Any]:
-    """The plain values the templates show (listed in the module docstring)."""
-    district = message.district or ""
+    """The message's values a receipt or late notice shows (listed in the module docstring)."""
     return {
-        "kind": kind.value,
-        "campaign": campaign,
-        "district": district,
-        "office": f"{district}知识产权局",
         "subject": " ".join(message.subject.split()) or NO_SUBJECT,
         "received_at": chinese_time(message.arrival, tz),
-        "deadline": chinese_time(deadline, tz),
         "files": [_file(a, unmatched) for a in message.attachments],
         "message_findings": [f.message for f in message.findings if f.code is not Code.LATE],
         "unmatched": list(unmatched),
@@ -122,8 +200,15 @@ def _counts(projects: Sequence[Project]) -> dict[str, int]:
     return {s.value: counts[s] for s in STATUS_ORDER}
 
 
-def _template_stem(kind: ReplyKind) -> str:
-    return "receipt" if kind is ReplyKind.RECEIPT else "late"
+def update_context(changes: Sequence[StatusChange]) -> dict[str, Any]:
+    """The changes a 状态变更通知 lists, in 受理编号 order."""
+    return {
+        "changes": [
+            {"number": c.number, "name": c.name, "applicant": c.applicant, "old": c.old.value,
+             "new": c.new.value, "reasons": list(c.reasons)}
+            for c in sorted(changes, key=lambda c: c.number)
+        ],
+    }
 
 
 @lru_cache(maxsize=8)

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from servers import Dovecot, ImapAccount, ImapIdProxy, SmtpServer, TlsCert, find_dovecot
+from servers import Dovecot, ImapAccount, ImapIdProxy, ImapRelay, SmtpServer, TlsCert, find_dovecot
 
-DOVECOT_FIXTURES = {"dovecot", "imap_account", "netease_imap"}
+DOVECOT_FIXTURES = {"dovecot", "imap_account", "netease_imap", "imaps_account", "relayed_imap"}
 
 
 def _dovecot_required() -> bool:
@@ -68,8 +68,30 @@ def netease_imap(imap_account: ImapAccount) -> Iterator[ImapAccount]:
 
 
 @pytest.fixture
+def imaps_account(imap_account: ImapAccount) -> ImapAccount:
+    """Like ``imap_account``, but on Dovecot's imaps port (TLS from the first byte) with its self-signed
+    certificate: ``mailbox_settings()`` has ``ssl = true``; ``ca_file`` is the certificate to trust."""
+    server = imap_account.server
+    assert server.tls is not None
+    return ImapAccount(server, imap_account.user, imap_account.password, server.host, server.ssl_port,
+                       imap_account.password_env, ssl=True, ca_file=str(server.tls.cert))
+
+
+@pytest.fixture
+def relayed_imap(imap_account: ImapAccount) -> Iterator[ImapAccount]:
+    """Like ``imap_account``, but reached through an ``ImapRelay`` (``.relay``) that refuses chosen commands,
+    hides capabilities or rewrites server lines on demand; it relays faithfully until told otherwise."""
+    relay = ImapRelay(imap_account.port, imap_account.host).start()
+    yield ImapAccount(imap_account.server, imap_account.user, imap_account.password, relay.host, relay.port,
+                      imap_account.password_env, relay=relay)
+    relay.stop()
+
+
+@pytest.fixture
 def make_smtp_server() -> Iterator[Callable[..., SmtpServer]]:
-    """A factory of started ``SmtpServer``s (``password=``, ``tls=``, ``implicit_tls=``), stopped after."""
+    """A factory of started ``SmtpServer``s (``password=``, ``tls=``, ``implicit_tls=``), stopped after.
+
+    ``answer_data_late(seconds)`` on a server makes it keep the next message but answer DATA late."""
     servers: list[SmtpServer] = []
 
     def make(**kwargs: Any) -> SmtpServer:

@@ -117,9 +117,11 @@ FORM_FIELDS = (
 
 
 def make_form(
-    row: SummaryRow | None = None, project_type: str | None = None, **fields: Any
+    row: SummaryRow | None = None, project_type: str | None = None,
+    attachments: tuple[str, ...] = ("合作协议", "信用承诺书"), **fields: Any
 ) -> ApplicationForm:
-    """The form that goes with ``row`` (default ``make_row()``): same values, passing form-only fields.
+    """The form that goes with ``row`` (default ``make_row()``): same values, passing form-only fields,
+    with the 合作协议 and 信用承诺书 bound in as pages (``attachments``).
 
     A field set to ``None`` is left out of the form, as when the parser did not find it.
     """
@@ -134,6 +136,7 @@ def make_form(
         project_type=project_type or row.values.get("项目类别"),
         fields=values,
         pages_read=12,
+        attachments=list(attachments),
     )
 
 
@@ -201,3 +204,8 @@ def make_message(
         findings=findings,
         attachments=attachments,
     )
+
+
+def attach_doc(doc: Any, sniffed: str = "pdf", id: int | None = None) -> StoredAttachment:
+    """A stored attachment holding what ``parse_document`` returned (any parsed document)."""
+    return _attachment(doc.filename, sniffed, doc.kind, id, parsed=doc.to_dict())

@@ -7,7 +7,7 @@ parser, so a test comparing the two checks the parser against the layout. ``<nam
 
 How each file is made:
 
-- Most ``.xlsx`` files: ``intake.sample_tables.summary_table_xlsx`` (openpyxl), options per case.
+- Most ``.xlsx`` files: ``samples.tables.summary_table_xlsx`` (openpyxl), options per case.
 - Files with formulas whose cached values matter (``value_variants``, ``totals_notes``) and the
   ``.xls`` file: the openpyxl file converted by LibreOffice (``soffice --headless --convert-to``),
   which recalculates on load and stores the results: openpyxl writes formulas without values.
@@ -41,11 +41,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from intake.sample_tables import CANONICAL, COLUMNS, Formula, sample_row, summary_table_xlsx  # noqa: E402
+from samples.tables import CANONICAL, COLUMNS, Formula, sample_row, summary_table_xlsx  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "docs" / "tables"
 REQUIRED = ("项目名称", "牵头申报单位", "统一社会信用代码", "项目类别", "申请资助金额")
 DISTRICT = "云龙区"
+PROGRAM = "高价值专利培育计划"
 CORRUPT = {"error": "UNREADABLE_FILE", "reason": "表格文件已损坏或不完整，无法打开，请重新保存后发送"}
 ENCRYPTED = {"error": "UNREADABLE_FILE", "reason": "文件已加密，请取消密码后重新发送"}
 
@@ -62,7 +63,8 @@ def expected_values(row: Mapping[str, Any], names: Sequence[str]) -> dict[str, A
 
 def expected_table(name: str, *, header_row: int, rows: Sequence[tuple[int, dict[str, Any], list[str]]],
                    names: Sequence[str] = CANONICAL, headers: Mapping[str, str] | None = None,
-                   sheet: str = "汇总表", district: str | None = f"{DISTRICT}知识产权局") -> dict[str, Any]:
+                   sheet: str = "汇总表", district: str | None = f"{DISTRICT}知识产权局",
+                   program: str | None = PROGRAM, year: int | None = 2024) -> dict[str, Any]:
     texts = {c: " ".join((headers or {}).get(c, h).split()) for c, h in zip(CANONICAL, COLUMNS, strict=True)}
     return {
         "filename": name, "sheet": sheet, "header_row": header_row, "district": district,
@@ -70,6 +72,8 @@ def expected_table(name: str, *, header_row: int, rows: Sequence[tuple[int, dict
         "missing_columns": [c for c in REQUIRED if c not in names],
         "rows": [{"row_number": n, "values": v, "formula_text": f} for n, v, f in rows],
         "kind": "summary_table",
+        "program": program,  # named by the title (a file without one: by its name, here none)
+        "year": year,
     }
 
 
@@ -84,7 +88,7 @@ def plain(name: str) -> Case:
     """Header in row 1, three projects, nothing else."""
     data = summary_table_xlsx(DISTRICT, [sample_row(i) for i in range(3)], title=False, filler_row=False,
                               total_row=False, note_row=False)
-    return data, expected_table(name, header_row=1, rows=plain_rows(2, 3), district=None)
+    return data, expected_table(name, header_row=1, rows=plain_rows(2, 3), district=None, program=None, year=None)
 
 
 def title_filler_blank(name: str) -> Case:

@@ -1,8 +1,8 @@
 """Write the golden application forms: tests/data/docs/forms/<name>.pdf|.docx with <name>.json beside each.
 
 Run from the repository root: ``.venv/bin/python tests/make_form_data.py``. Every file comes
-from ``intake.sample_forms`` (reportlab with the CID font STSong-Light, python-docx) with the
-fields of ``intake.samples.sample_project`` (same applicant and credit code as its summary row):
+from ``samples.forms`` (reportlab with the CID font STSong-Light, python-docx) with the
+fields of ``samples.projects.sample_project`` (same applicant and credit code as its summary row):
 
 - ``new_lines`` / ``new_table`` / ``new_spaced`` / ``new_next_line``: a 新建 form, one page, in
   each layout (``label：value`` lines; ruled two-column cells; labels spaced out character by
@@ -14,7 +14,11 @@ fields of ``intake.samples.sample_project`` (same applicant and credit code as i
   ticked boxes (``√是 □否``, ``□是 ■否``; STSong-Light has no ☑), a lower-case credit code
   with spaces, a long agency name that wraps in its cell.
 - ``new_variants_spaced_ttf``: the ``spaced`` layout with ``(``/``:``, 有/无 answers, ``50.0``.
-- ``new_missing_fields``: a form lacking 联系电话 and the agency's figures (read to the end).
+- ``new_missing_fields``: a form lacking 联系电话 and the agency's figures (read to the end, the
+  合作协议 and 信用承诺书 pages too: 8 pages).
+
+Every form has a 合作协议 page and a 信用承诺书 page after its last page (``form_pdf``'s default);
+the JSON lists them in ``attachments``.
 - ``docx_table`` / ``docx_lines`` / ``docx_upgrade_table``: Word files (table cells, with a merged
   first column naming the agency's section; ``label：value`` paragraphs).
 - ``scanned``: a PDF of images only → ``SCANNED_FORM``.
@@ -38,15 +42,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from intake.sample_forms import form_docx, form_pdf, sample_form_fields, scanned_pdf  # noqa: E402
+from samples.forms import form_docx, form_pdf, sample_form_fields, scanned_pdf  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "docs" / "forms"
 UPGRADE_ONLY = ("已通过市级验收", "承担省级项目")
 
 
 def _expected(name: str, fields: dict[str, Any], project_type: str, pages_read: int, suffix: str) -> dict:
+    """A form of the 2024 高价值专利培育计划 (its title says so) with the 合作协议 and 信用承诺书 pages bound in."""
     return {"filename": f"{name}.{suffix}", "project_type": project_type, "fields": fields,
-            "pages_read": pages_read, "kind": "application_form"}
+            "pages_read": pages_read, "kind": "application_form", "program": "高价值专利培育计划", "year": 2024,
+            "attachments": ["合作协议", "信用承诺书"]}
 
 
 def _variants() -> tuple[dict, dict]:
@@ -91,7 +97,7 @@ def cases() -> dict[str, tuple[bytes, dict | None]]:
     lacking = {k: v for k, v in sample_form_fields(4).items()
                if k not in ("联系电话", "机构从业人员数", "机构专利代理人数", "机构服务收入")}
     out["new_missing_fields"] = (form_pdf(lacking, pages=6),
-                                 _expected("new_missing_fields", lacking, "新建", 6, "pdf"))
+                                 _expected("new_missing_fields", lacking, "新建", 8, "pdf"))
     out["docx_table"] = (form_docx(new), _expected("docx_table", new, "新建", 1, "docx"))
     out["docx_lines"] = (form_docx(new, layout="lines"), _expected("docx_lines", new, "新建", 1, "docx"))
     out["docx_upgrade_table"] = (form_docx(upgrade, project_type="升级"),

@@ -7,6 +7,7 @@ to a file (a pipe would hang the caller); mail is owned by the ``dovecot`` user.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import re
@@ -17,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from imap_tools import MailBoxUnencrypted as MailBox
+from imap_tools.imap_utf7 import utf7_decode
 
 from intake.config import MailboxConfig, SmtpConfig
 
@@ -422,6 +424,198 @@ class _Relay:
                 s.shutdown(socket.SHUT_RDWR)
 
 
+# -- a fault-injecting IMAP relay -------------------------------------------
+
+_FETCH_LINE = re.compile(rb"^(\* \d+ FETCH \()(.*)(\)\r\n)$", re.S)
+_FETCH_ITEM = re.compile(rb'([A-Za-z0-9.]+(?:\[[^\]]*\](?:<[\d.]+>)?)?) ("(?:[^"\\]|\\.)*"|\([^)]*\)|[^ ()]+)')
+_CAPABILITY = re.compile(rb"(\* CAPABILITY |\[CAPABILITY )([^\]\r\n]*)")
+
+
+@dataclass
+class Refusal:
+    """A command the relay answers itself instead of relaying (see ``ImapRelay.refuse``)."""
+
+    command: str  # upper case, "UID " included: "UID MOVE", "UID STORE", "SELECT", ...
+    folder: str | None  # only while this folder (decoded name) is selected; None: in any folder
+    reply: str
+    remaining: int | None  # None: every time
+
+    def matches(self, command: str, folder: str | None) -> bool:
+        return (self.command == command and (self.folder is None or self.folder == folder)
+                and (self.remaining is None or self.remaining > 0))
+
+
+def reorder_fetch(order: Iterable[str], drop: Iterable[str] = ()) -> Callable[[bytes], bytes]:
+    """A server-line rewrite for ``ImapRelay.rewrite``: the items of each FETCH response without literals
+    put in ``order`` (names not listed keep their place after them), those in ``drop`` left out."""
+    rank = {name.upper().encode(): i for i, name in enumerate(order)}
+    dropped = {name.upper().encode() for name in drop}
+
+    def rewrite(line: bytes) -> bytes:
+        match = _FETCH_LINE.match(line)
+        if not match:
+            return line
+        items = [(m[1], m[2]) for m in _FETCH_ITEM.finditer(match[2]) if m[1].upper() not in dropped]
+        items.sort(key=lambda item: rank.get(item[0].upper(), len(rank)))
+        return match[1] + b" ".join(name + b" " + value for name, value in items) + match[3]
+
+    return rewrite
+
+
+class ImapRelay:
+    """A TCP relay in front of an IMAP server (Dovecot) that misbehaves on purpose, for fault tests.
+
+    - ``refuse("UID MOVE", folder="INBOX")``: that command (while that folder is selected, or anywhere)
+      is answered ``<tag> NO ...`` by the relay and never reaches the server;
+    - ``hide_capabilities("MOVE", "UIDPLUS")``: those names are removed from every CAPABILITY list;
+    - ``rewrite``: a function applied to each server line that has no literal (``reorder_fetch``);
+    - ``commands``: every command line the clients sent, without tag (LOGIN's arguments masked).
+    Literals are relayed as they come, both ways. One instance serves any number of connections.
+    """
+
+    def __init__(self, upstream_port: int, upstream_host: str = HOST) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.host = HOST
+        self.port = 0
+        self.refusals: list[Refusal] = []
+        self.refused: list[str] = []
+        self.hidden: set[bytes] = set()
+        self.rewrite: Callable[[bytes], bytes] | None = None
+        self.commands: list[str] = []
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def refuse(self, command: str, folder: str | None = None, count: int | None = None,
+               reply: str = "NO [UNAVAILABLE] refused on purpose by the test relay") -> ImapRelay:
+        """Answer ``command`` (e.g. ``"UID STORE"``) with ``reply`` instead of relaying it: in ``folder``
+        only when given, the next ``count`` times or always."""
+        self.refusals.append(Refusal(command.upper(), folder, reply, count))
+        return self
+
+    def allow_all(self) -> None:
+        """Stop refusing anything."""
+        self.refusals.clear()
+
+    def hide_capabilities(self, *names: str) -> ImapRelay:
+        self.hidden |= {n.upper().encode() for n in names}
+        return self
+
+    def sent(self, prefix: str) -> list[str]:
+        """The command lines sent so far that start with ``prefix`` (case-insensitive)."""
+        return [c for c in self.commands if c.upper().startswith(prefix.upper())]
+
+    def start(self) -> ImapRelay:
+        self._listener = socket.create_server((self.host, 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept_loop, name="imap-relay", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            socks, self._sockets = self._sockets, []
+        for s in [self._listener, *socks]:
+            if s is not None:
+                with suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, 10)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, server]
+            _RelayedSession(self, client, server).start()
+
+    def _refusal(self, command: str, folder: str | None) -> str | None:
+        with self._lock:
+            for refusal in self.refusals:
+                if refusal.matches(command, folder):
+                    if refusal.remaining is not None:
+                        refusal.remaining -= 1
+                    self.refused.append(command)
+                    return refusal.reply
+        return None
+
+    def _server_line(self, line: bytes) -> bytes:
+        if self.hidden:
+            def strip(m: re.Match[bytes]) -> bytes:
+                return m[1] + b" ".join(w for w in m[2].split() if w.upper() not in self.hidden)
+            line = _CAPABILITY.sub(strip, line)
+        if self.rewrite is not None:
+            line = self.rewrite(line)
+        return line
+
+
+class _RelayedSession:
+    """One connection through ``ImapRelay``: commands read line by line, server lines rewritten."""
+
+    def __init__(self, relay: ImapRelay, client: socket.socket, server: socket.socket) -> None:
+        self.relay = relay
+        self.client = client
+        self.server = server
+        self.client_file = client.makefile("rb")
+        self.server_file = server.makefile("rb")
+        self.to_client = threading.Lock()
+        self.folder: str | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self._server_to_client, daemon=True).start()
+        threading.Thread(target=self._client_to_server, daemon=True).start()
+
+    def _server_to_client(self) -> None:
+        with suppress(OSError, ValueError):
+            while line := self.server_file.readline():
+                literal = _LITERAL.search(line)
+                out = line if literal else self.relay._server_line(line)
+                if literal:
+                    out += self.server_file.read(int(literal[1]))
+                with self.to_client:
+                    self.client.sendall(out)
+        self._close()
+
+    def _client_to_server(self) -> None:
+        with suppress(OSError, ValueError):
+            while line := self.client_file.readline():
+                words = line.rstrip(b"\r\n").split(b" ")
+                tag = words[0]
+                command = b" ".join(words[1:3] if words[1:2] and words[1].upper() == b"UID" else words[1:2])
+                name = command.decode("ascii", "replace").upper()
+                text = b" ".join(words[1:]).decode("utf-8", "replace")
+                self.relay.commands.append(name + " ***" if name in ("LOGIN", "AUTHENTICATE") else text)
+                if name in ("SELECT", "EXAMINE") and len(words) > 2:
+                    self.folder = utf7_decode(b" ".join(words[2:]).strip(b'"'))
+                reply = None if _LITERAL.search(line) else self.relay._refusal(name, self.folder)
+                if reply is not None:
+                    with self.to_client:
+                        self.client.sendall(tag + b" " + reply.encode() + b"\r\n")
+                    continue
+                self._relay_command(line)
+
+    def _relay_command(self, line: bytes) -> None:
+        while True:
+            self.server.sendall(line)
+            match = _LITERAL.search(line)
+            if not match:
+                return
+            self.server.sendall(self.client_file.read(int(match[1])))
+            line = self.client_file.readline()
+
+    def _close(self) -> None:
+        for s in (self.client, self.server):
+            with suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
 # -- SMTP ------------------------------------------------------------------
 
 
@@ -460,6 +654,7 @@ class SmtpServer:
     logins: list[str] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _controller: Controller | None = None
+    _data_delays: list[list[float]] = field(default_factory=list)  # [seconds, remaining]
 
     def start(self) -> SmtpServer:
         kwargs: dict[str, Any] = {"hostname": self.host, "port": self.port, "server_hostname": "smtp.test"}
@@ -488,6 +683,19 @@ class SmtpServer:
         if stage not in ("MAIL", "RCPT", "DATA"):
             raise ValueError(f"unknown SMTP stage {stage}")
         self._failures.append(_Failure(stage, reply, count))
+
+    def answer_data_late(self, seconds: float, count: int = 1) -> None:
+        """For the next ``count`` messages: keep the message (it is in ``messages``, as delivered), then
+        wait ``seconds`` before answering ``250`` to DATA, so a client with a shorter timeout gives up
+        not knowing it was sent."""
+        self._data_delays.append([seconds, count])
+
+    def _data_delay(self) -> float:
+        for delay in self._data_delays:
+            if delay[1] > 0:
+                delay[1] -= 1
+                return delay[0]
+        return 0.0
 
     def smtp_config(self, **overrides: Any) -> SmtpConfig:
         """An ``SmtpConfig`` pointing at this server (login and TLS mode as the server wants)."""
@@ -539,6 +747,8 @@ class _Handler:
         raw = envelope.original_content or envelope.content
         message = BytesParser(policy=policy.default).parsebytes(raw)
         self.server.messages.append(Captured(envelope.mail_from, list(envelope.rcpt_tos), message, raw))
+        if delay := self.server._data_delay():
+            await asyncio.sleep(delay)
         return "250 OK queued"
 
 
@@ -556,10 +766,13 @@ class ImapAccount:
     port: int
     password_env: str = "INTAKE_IMAP_PASSWORD"
     proxy: ImapIdProxy | None = None
+    ssl: bool = False  # the port speaks TLS from the first byte (Dovecot's imaps port)
+    ca_file: str = ""  # the certificate a client must trust to reach it (not in the settings by default)
+    relay: ImapRelay | None = None
 
     def mailbox_settings(self, **overrides: Any) -> dict[str, Any]:
         """The ``[mailbox]`` table of a config for this account (the password is in ``password_env``)."""
-        return {"host": self.host, "port": self.port, "ssl": False, "user": self.user,
+        return {"host": self.host, "port": self.port, "ssl": self.ssl, "user": self.user,
                 "password_env": self.password_env, "folder": "INBOX", "processed_folder": "",
                 "imap_id": True} | overrides
 

@@ -75,3 +75,32 @@ def test_a_strangers_mail_without_files_is_no_problem() -> None:
 
 def test_automatic_mail_gets_no_findings() -> None:
     assert message_findings(Outcome.AUTO_REPLY, parts(auto=("X-Autoreply",)), []) == ()
+
+
+def test_scan_not_named_is_unrecognized() -> None:
+    """A scan whose name says neither 申报书 nor an attachment asks the district to name it (not a form)."""
+    named = attachment("恒达申报书.pdf", "error", error=("SCANNED_FORM", "扫描件"))
+    unnamed = attachment("恒达.pdf", "error", error=("SCANNED_FORM", "扫描件"))
+    assert message_findings(Outcome.PROCESSED, parts(), [named]) == ()
+    [finding] = message_findings(Outcome.PROCESSED, parts(), [unnamed])
+    assert finding.code is Code.UNRECOGNIZED_FILE and "文件名中注明" in finding.message
+
+
+def test_agreement_pledge_and_stamped_table_need_no_finding() -> None:
+    """合作协议, 信用承诺书 and a stamped 汇总表 are expected files: no message-level finding."""
+    files = [attachment(f"{n}.pdf", kind, {"recognized_as": n}) for n, kind in
+             (("合作协议", "agreement"), ("信用承诺书", "pledge"), ("汇总表", "stamped_table"))]
+    assert message_findings(Outcome.PROCESSED, parts(), files) == ()
+
+
+def test_other_program_missing_columns_is_not_reported() -> None:
+    """Another program's table gets OTHER_PROGRAM only, never MISSING_FIELD for columns it lacks."""
+    other = attachment("质押融资汇总表.xlsx", "other_program",
+                       {"recognized_as": "汇总表", "program": "质押融资", "missing_columns": ["项目类别"]})
+    assert [f.code for f in message_findings(Outcome.PROCESSED, parts(), [other])] == [Code.OTHER_PROGRAM]
+
+
+def test_late_mail_gets_only_late_whatever_it_holds() -> None:
+    """A late message's only finding is LATE, even with another program's file."""
+    other = attachment("质押融资汇总表.xlsx", "other_program", {"recognized_as": "汇总表", "program": "质押融资"})
+    assert [f.code for f in message_findings(Outcome.LATE, parts(), [other])] == [Code.LATE]

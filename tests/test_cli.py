@@ -10,9 +10,9 @@ from pathlib import Path
 from support import SENDERS, config_toml, make_config, on_time
 
 from intake.compose import compose
-from intake.sample_forms import form_pdf
-from intake.sample_tables import summary_table_xlsx
-from intake.samples import sample_project
+from samples.forms import form_pdf
+from samples.projects import sample_project
+from samples.tables import summary_table_xlsx
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -87,6 +87,17 @@ BAD = [
     ("sender not an address", _district("senders", ["云龙区知识产权局"]), "districts[0].senders"),
     ("staff address", _set("staff", {"report_to": ["wang@", "x"]}), "staff.report_to"),
     ("staff hour", _set("staff", {"report_hour": 24}), "staff.report_hour"),
+    ("two districts, one name", lambda raw: raw["districts"][1].update(name="云龙区"), "districts[1].name"),
+    ("two districts, one label", lambda raw: raw["districts"][1].update(short_name="云龙"), "districts[1].short_name"),
+    ("sender in two districts", lambda raw: raw["districts"][1].update(senders=["YUNLONG-ip@example.cn"]),
+     "districts[1].senders"),
+    ("sender twice in one district", _district("senders", ["a@example.cn", " a@example.cn"]),
+     "districts[0].senders"),
+    ("negative quota", _district("quota", -1), "districts[0].quota"),
+    ("ssl and starttls", _set("smtp.starttls", True), "smtp.starttls"),
+    ("imap ssl and starttls", _set("mailbox.starttls", True), "mailbox.starttls"),
+    ("sender without address", _set("smtp.sender", "徐州市知识产权局"), "smtp.sender"),
+    ("sender with a bad address", _set("smtp.sender", "徐州市知识产权局 <xzip2019>"), "smtp.sender"),
 ]
 
 
@@ -108,6 +119,35 @@ def test_unset_password_variable_names_the_key(monkeypatch: pytest.MonkeyPatch) 
         parse_config(shipped(), ROOT, need_secrets=True)
 
 
+def test_every_unset_password_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With both password variables unset, the one line names both keys and both variables."""
+    monkeypatch.delenv("INTAKE_IMAP_PASSWORD", raising=False)
+    monkeypatch.delenv("INTAKE_SMTP_PASSWORD", raising=False)
+    with pytest.raises(ConfigError) as err:
+        parse_config(shipped(), ROOT, need_secrets=True)
+    text = str(err.value)
+    assert "\n" not in text and text.startswith("mailbox.password_env")
+    assert "INTAKE_IMAP_PASSWORD" in text and "smtp.password_env" in text and "INTAKE_SMTP_PASSWORD" in text
+
+
+def test_only_the_unset_password_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the IMAP variable set, only the SMTP one is reported."""
+    monkeypatch.setenv("INTAKE_IMAP_PASSWORD", "x")
+    monkeypatch.delenv("INTAKE_SMTP_PASSWORD", raising=False)
+    only_smtp = r"^smtp\.password_env: environment variable INTAKE_SMTP_PASSWORD is not set$"
+    with pytest.raises(ConfigError, match=only_smtp):
+        parse_config(shipped(), ROOT, need_secrets=True)
+
+
+def test_a_zero_quota_and_a_padded_sender_are_accepted() -> None:
+    """Quota 0 is allowed (a district with no places), and a sender written with spaces still matches."""
+    raw = shipped()
+    raw["districts"][0].update(quota=0, senders=[" Yunlong-IP@example.cn "])
+    cfg = parse_config(raw, ROOT, need_secrets=False)
+    assert cfg.districts[0].quota == 0
+    assert cfg.district_for("yunlong-ip@example.cn").name == "云龙区"
+
+
 def _write(tmp_path: Path, raw_text: str) -> Path:
     p = tmp_path / "config.toml"
     p.write_text(raw_text, encoding="utf-8")
@@ -122,6 +162,8 @@ CLI_CASES = [
     ("no senders", lambda t: t.replace('senders = ["yunlong-ip@example.cn"]', "senders = []"),
      "districts[0].senders"),
     ("not toml", lambda t: t + "\n[[[", "config.toml"),
+    ("district name twice", lambda t: t.replace('name = "鼓楼区"', 'name = "云龙区"'), "districts[1].name"),
+    ("ssl and starttls", lambda t: t.replace("starttls = false", "starttls = true"), "smtp.starttls"),
 ]
 
 
@@ -144,3 +186,4 @@ def test_cli_unset_password_one_line(tmp_path: Path) -> None:
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "INTAKE_IMAP_PASSWORD" in r.stderr
+    assert "INTAKE_SMTP_PASSWORD" in r.stderr, "every unset variable is named, not only the first"

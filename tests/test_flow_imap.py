@@ -23,11 +23,11 @@ from support import SENDERS, config_toml, make_config, on_time
 from intake.compose import compose
 from intake.config import Config
 from intake.models import ReplyState
-from intake.sample_forms import form_pdf
-from intake.sample_tables import summary_table_xlsx
-from intake.samples import sample_project
 from intake.store import Store
 from intake.worker import Worker
+from samples.forms import form_pdf
+from samples.projects import sample_project
+from samples.tables import summary_table_xlsx
 
 YUNLONG = SENDERS["云龙区"]
 
@@ -119,7 +119,7 @@ def test_material_over_three_messages_then_late(imap_account, smtp_server, tmp_p
 
     # Receipt 1: two forms, no table yet -> no projects; both forms listed as unmatched.
     r1 = body(replies[0].message)
-    assert "目前尚未登记贵局的申报项目" in r1 and r1.count("未能对应到汇总表") == 2
+    assert "目前尚未登记你局的申报项目" in r1 and r1.count("未能对应到汇总表") == 2
     # Receipt 2: three projects; c has no form yet.
     r2 = body(replies[1].message)
     assert "共3个项目" in r2 and "受理2个" in r2 and "待补正1个" in r2

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from intake.sample_forms import form_docx, form_pdf, sample_form_fields
 from parsers.documents import parse_document
 from parsers.forms import AGENCY_CODE, parse_form
 from parsers.normalize import parse_checked_yes_no
 from parsers.types import ApplicationForm, ParseError, ScannedFormError
+from samples.forms import form_docx, form_pdf, sample_form_fields
 
 FORMS = Path(__file__).parent / "data" / "docs" / "forms"
 GOLDEN = sorted(p for p in FORMS.iterdir() if p.suffix in (".pdf", ".docx"))
@@ -148,3 +148,82 @@ def test_dispatcher_hands_pdf_and_docx_to_the_form_parser():
     """parse_document routes sniffed pdf/docx bytes to parse_form."""
     for name, sniffed in (("new_lines.pdf", "pdf"), ("docx_table.docx", "docx")):
         assert isinstance(parse_document((FORMS / name).read_bytes(), name, sniffed), ApplicationForm)
+
+
+# -- documents that are not forms (spec 10.2) ------------------------------------------------------
+
+from parsers.types import DocKind, OtherDocument  # noqa: E402
+from samples.forms import attachment_pdf, scanned_pdf  # noqa: E402
+
+
+@pytest.mark.parametrize(("attached", "sniffed"), [
+    (("合作协议", "信用承诺书"), "pdf"), (("信用承诺书",), "pdf"), ((), "pdf"),
+    (("合作协议", "信用承诺书"), "docx"), (("合作协议",), "docx"),
+])
+def test_attached_pages_inside_a_form(attached: tuple[str, ...], sniffed: str):
+    """Pages headed 合作协议 / 信用承诺书 after the form's fields are listed in ``attachments``, in order."""
+    fields = sample_form_fields(0)
+    data = form_pdf(fields, pages=6, attached=attached) if sniffed == "pdf" else form_docx(fields, attached=attached)
+    form = parse_form(data, "f", sniffed)
+    assert isinstance(form, ApplicationForm) and form.attachments == list(attached)
+    assert form.fields["牵头申报单位"] == fields["牵头申报单位"]
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("合作协议", "合作协议"), ("附件2：信用承诺书", "信用承诺书"), ("项目合作协议书", "合作协议"),
+    ("2024年高价值专利培育计划项目合作协议", "合作协议"), ("申报单位信用承诺书", "信用承诺书"),
+    ("签订合作协议", None), ("合作协议及信用承诺书", None), ("申报主体应签订信用承诺书", None),
+    ("2024年徐州市知识产权计划项目申报书", None),
+])
+def test_attachment_headings(line: str, expected: str | None):
+    """A line heads an attached document only when it is that document's name (a sentence about one is not)."""
+    from parsers.programs import heading_attachment
+
+    assert heading_attachment(line) == expected
+
+
+@pytest.mark.parametrize(("document", "kind"), [("合作协议", DocKind.AGREEMENT), ("信用承诺书", DocKind.PLEDGE)])
+def test_attachment_as_a_file_of_its_own(document: str, kind: DocKind):
+    """A text 合作协议 / 信用承诺书 file is that document, with the applicant (and code) it names."""
+    fields = sample_form_fields(3)
+    doc = parse_document(attachment_pdf(document, fields), "附件.pdf", "pdf")
+    assert isinstance(doc, OtherDocument) and doc.kind == kind and doc.recognized_as == document
+    assert doc.applicant == fields["牵头申报单位"] and not doc.scanned
+    if document == "信用承诺书":
+        assert doc.credit_code == fields["统一社会信用代码"]
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("徐州恒达智能装备有限公司合作协议.pdf", DocKind.AGREEMENT),
+    ("徐州恒达智能装备有限公司信用承诺书（盖章）.pdf", DocKind.PLEDGE),
+    ("徐州恒达承诺书.pdf", DocKind.PLEDGE),
+    ("云龙区汇总表（盖章）.pdf", DocKind.STAMPED_TABLE),
+])
+def test_scan_known_by_its_file_name(name: str, kind: DocKind):
+    """A scan is what its file name says: 合作协议, 信用承诺书, or the stamped 汇总表."""
+    doc = parse_document(scanned_pdf(), name, "pdf")
+    assert isinstance(doc, OtherDocument) and doc.kind == kind
+
+
+@pytest.mark.parametrize("name", ["徐州恒达智能装备有限公司申报书.pdf", "徐州恒达智能装备有限公司.pdf"])
+def test_other_scans_stay_scanned_forms_for_the_merge(name: str):
+    """A scan not named 合作协议/承诺书/汇总表 raises ScannedFormError; the merge decides by 申报书 in its name."""
+    with pytest.raises(ScannedFormError):
+        parse_document(scanned_pdf(), name, "pdf")
+
+
+def test_stamped_summary_table():
+    """A PDF or image named 汇总表, or a text PDF titled 汇总表, is the stamped summary table, never a form."""
+    png = scanned_pdf()  # bytes do not matter for an image known by name
+    image = parse_document(png, "云龙区申报汇总表盖章.jpg", "image")
+    assert isinstance(image, OtherDocument) and image.kind == DocKind.STAMPED_TABLE and image.scanned
+    titled = form_pdf(sample_form_fields(0), titles=("2024年徐州市高价值专利培育计划项目申报汇总表",), attached=())
+    doc = parse_document(titled, "扫描.pdf", "pdf")
+    assert isinstance(doc, OtherDocument) and doc.kind == DocKind.STAMPED_TABLE and doc.program == "高价值专利培育计划"
+
+
+def test_another_programs_stamped_table():
+    """A stamped 汇总表 named for another program is that program's file."""
+    doc = parse_document(scanned_pdf(), "高价值商标品牌培育计划汇总表（盖章）.pdf", "pdf")
+    assert isinstance(doc, OtherDocument) and doc.kind == DocKind.OTHER_PROGRAM
+    assert (doc.program, doc.recognized_as) == ("高价值商标品牌培育计划", "盖章汇总表")

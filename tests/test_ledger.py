@@ -1,4 +1,4 @@
-"""The ledger workbook (spec section 6), read back with openpyxl."""
+"""The ledger workbook (spec sections 6 and 10.7), read back with openpyxl."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from report_factories import (
 from intake.models import (
     Code,
     Ledger,
+    OtherFile,
     Outcome,
     ReplyInfo,
     ReplyKind,
@@ -34,7 +35,7 @@ from intake.models import (
 from reports import ledger as ledger_module
 from reports.ledger import display_width, write_ledger
 
-# Copied from INTAKE-SPEC.md section 6, on purpose not from reports.ledger.
+# Copied from INTAKE-SPEC.md sections 6 and 10.7, on purpose not from reports.ledger.
 SPEC_SHEETS = {
     "项目台账": [
         "受理编号", "区县", "项目名称", "牵头申报单位", "统一社会信用代码", "单位性质", "项目类别",
@@ -46,11 +47,12 @@ SPEC_SHEETS = {
         "UID", "Message-ID", "发件人", "区县", "主题", "收到时间", "附件", "处理结果", "问题代码",
         "回复类型", "回复时间",
     ],
-    "问题清单": ["区县", "项目名称", "问题代码", "严重程度", "说明"],
+    "问题清单": ["区县", "项目名称", "问题代码", "严重程度", "说明", "受理编号"],
     "区县汇总": [
         "区县", "项目数", "受理", "待补正", "待审核", "不予受理", "名额", "申请资助合计（万元）",
-        "市级承担合计（万元）", "区级承担合计（万元）",
+        "市级承担合计（万元）", "区级承担合计（万元）", "盖章汇总表",
     ],
+    "其他来件": ["区县", "UID", "文件名", "识别为", "所属项目类型", "说明"],
 }
 FORMULA_LOOKING = ['=HYPERLINK("http://x","y")', "+1", "-a", "@SUM(A1)"]
 
@@ -116,17 +118,18 @@ def column(ws: Worksheet, name: str) -> list[Any]:
 
 
 def test_sheet_names_and_headers_match_the_spec(book: Any) -> None:
-    """The four sheets come in the spec's order with the spec's header text in row 1."""
+    """The sheets come in the spec's order with the spec's header text in row 1."""
     assert book.sheetnames == list(SPEC_SHEETS)
     for title, headers in SPEC_SHEETS.items():
         assert [c.value for c in book[title][1]] == headers, title
 
 
 def test_every_sheet_has_frozen_header_and_filter_over_all_rows(book: Any) -> None:
-    """Staff scroll and filter: row 1 is frozen and the filter spans every column and row."""
+    """Staff scroll and filter: row 1 is frozen and the filter spans every column and row (but 合计)."""
     for ws in book.worksheets:
         assert ws.freeze_panes == "A2"
-        assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{ws.max_row}"
+        last = ws.max_row - (ws.title == "区县汇总")
+        assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{last}"
 
 
 def test_an_empty_ledger_still_has_the_headers(tmp_path: Path) -> None:
@@ -145,7 +148,7 @@ def test_project_row_carries_the_project_values(book: Any) -> None:
     first, second = rows(book["项目台账"])[:2]
     assert first["受理编号"] == "XZ2024-云龙-001" and first["项目类别"] == "新建"
     assert first["统一社会信用代码"] == "91320300MA1MXXXX0X"
-    assert first["来件时间"] == "2024-11-05 09:02:03"
+    assert first["来件时间"] == datetime(2024, 11, 5, 9, 2, 3)
     assert first["来源邮件"] == "UID 1：云龙区2024年高价值专利培育计划申报材料"
     assert second["问题代码"] == "FUNDING_OVER_CAP,MISMATCH"
     reasons = [finding(Code.MISMATCH).message, finding(Code.FUNDING_OVER_CAP).message]
@@ -234,7 +237,7 @@ def test_no_sheet_contains_a_formula(hostile: Path) -> None:
     """The file itself holds no formula element, so no spreadsheet program can evaluate one."""
     with zipfile.ZipFile(hostile) as z:
         sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
-        assert len(sheets) == 4
+        assert len(sheets) == 5
         assert not any(b"<f>" in z.read(n) or b"<f " in z.read(n) for n in sheets)
 
 
@@ -257,13 +260,13 @@ def test_control_characters_are_dropped_not_fatal(tmp_path: Path) -> None:
 def test_message_sheet_has_one_row_per_message(book: Any) -> None:
     """Each message shows its files as recognized, its outcome, codes and the reply owed."""
     first, second, third = rows(book["来件登记"])
-    assert first["UID"] == 1 and first["区县"] == "云龙区" and first["收到时间"] == "2024-11-05 09:02:03"
+    assert first["UID"] == 1 and first["区县"] == "云龙区" and first["收到时间"] == datetime(2024, 11, 5, 9, 2, 3)
     assert first["附件"].split("\n") == ["汇总表.xlsx（汇总表）", "徐工集团申报书.pdf（申报书）",
                                          "扫描.pdf（无法读取：文件已加密）"]
-    assert (first["处理结果"], first["问题代码"]) == ("processed", "UNREADABLE_FILE")
-    assert (first["回复类型"], first["回复时间"]) == ("回执", "2024-11-05 09:10:00")
+    assert (first["处理结果"], first["问题代码"]) == ("已处理", "UNREADABLE_FILE")
+    assert (first["回复类型"], first["回复时间"]) == ("回执", datetime(2024, 11, 5, 9, 10))
     assert (second["回复类型"], second["回复时间"]) == ("无", None)
-    assert (third["处理结果"], third["回复类型"]) == ("late", "逾期通知")
+    assert (third["处理结果"], third["回复类型"]) == ("逾期", "逾期通知")
     assert third["回复时间"] == "发送失败：554 DT:SPM"
 
 
@@ -294,9 +297,10 @@ def test_district_summary_counts_and_sums_in_config_order(book: Any) -> None:
     """One row per configured district, in config order, with counts by status, quota and amounts."""
     summary = [list(r.values()) for r in rows(book["区县汇总"])]
     assert summary == [
-        ["云龙区", 2, 1, 1, 0, 0, 3, 100, 50, 50],
-        ["鼓楼区", 2, 0, 0, 1, 1, 1, 90, 65, 25],
-        ["泉山区", 0, 0, 0, 0, 0, 4, 0, 0, 0],
+        ["云龙区", 2, 1, 1, 0, 0, 3, 100, 50, 50, "未收到"],
+        ["鼓楼区", 2, 0, 0, 1, 1, 1, 90, 65, 25, "未收到"],
+        ["泉山区", 0, 0, 0, 0, 0, 4, 0, 0, 0, "未收到"],
+        ["合计", 4, 1, 1, 1, 1, 8, 190, 115, 75, "已收到0个"],
     ]
 
 
@@ -310,8 +314,71 @@ def test_district_summary_has_a_status_bar_chart(book: Any) -> None:
 def test_project_of_an_unconfigured_district_still_counts(tmp_path: Path) -> None:
     """A district missing from the config gets its own summary row after the configured ones."""
     book = load_workbook(write(tmp_path, Ledger([project("X-1", "新城区")], [], {"云龙区": 3}), [], {}))
-    assert [r["区县"] for r in rows(book["区县汇总"])] == ["云龙区", "新城区"]
+    assert [r["区县"] for r in rows(book["区县汇总"])] == ["云龙区", "新城区", "合计"]
     assert rows(book["区县汇总"])[1]["名额"] is None
+
+
+# -- spec 10.7: outcomes in Chinese, date-time cells, 合计, 盖章汇总表, 受理编号, 其他来件 ------------------
+
+
+def test_every_outcome_reads_in_chinese(tmp_path: Path) -> None:
+    """处理结果 is 已处理, 逾期, 重复, 自动回复, 未知发件人 or 出错, never the English outcome."""
+    messages = [message(i, outcome=o) for i, o in enumerate(Outcome, start=1)]
+    book = load_workbook(write(tmp_path, Ledger([], [], {}), messages, {}))
+    assert [c.value for c in column(book["来件登记"], "处理结果")] == [
+        "已处理", "逾期", "重复", "自动回复", "未知发件人", "出错"]
+
+
+def test_times_are_date_time_cells_in_shanghai_shown_as_date_and_time(book: Any) -> None:
+    """来件时间, 收到时间 and 回复时间 are date-time cells (Beijing time) formatted yyyy-mm-dd hh:mm:ss."""
+    cells = [column(book["项目台账"], "来件时间")[0], column(book["来件登记"], "收到时间")[0],
+             column(book["来件登记"], "回复时间")[0]]
+    assert [c.value for c in cells] == [datetime(2024, 11, 5, 9, 2, 3), datetime(2024, 11, 5, 9, 2, 3),
+                                        datetime(2024, 11, 5, 9, 10)]
+    assert all(c.is_date and c.number_format == "yyyy-mm-dd hh:mm:ss" for c in cells)
+    assert column(book["来件登记"], "回复时间")[2].value == "发送失败：554 DT:SPM", "a state stays text"
+
+
+def test_district_summary_marks_the_stamped_tables_and_its_total_row_counts_them(tmp_path: Path) -> None:
+    """盖章汇总表 says 已收到 for a district whose stamped table arrived, 未收到 otherwise; 合计 sums."""
+    ledger, messages, replies = small_ledger()
+    ledger.stamped_tables = {"鼓楼区"}
+    summary = rows(load_workbook(write(tmp_path, ledger, messages, replies))["区县汇总"])
+    assert [(r["区县"], r["盖章汇总表"]) for r in summary] == [
+        ("云龙区", "未收到"), ("鼓楼区", "已收到"), ("泉山区", "未收到"), ("合计", "已收到1个")]
+
+
+def test_total_row_sums_decimal_amounts_and_the_chart_leaves_it_out(tmp_path: Path) -> None:
+    """合计 adds decimal amounts exactly (to 4 places); the status chart covers the districts only."""
+    projects = [project("XZ2024-云龙-001", values={"申请资助金额": 12.35}, city_amount=6.175, district_amount=6.175),
+                project("XZ2024-鼓楼-001", "鼓楼区", values={"申请资助金额": 0.1}, city_amount=0.1,
+                        district_amount=0.0)]
+    book = load_workbook(write(tmp_path, Ledger(projects, [], {"云龙区": 3, "鼓楼区": 2}), [], {}))
+    total = rows(book["区县汇总"])[-1]
+    assert (total["区县"], total["项目数"], total["名额"]) == ("合计", 2, 5)
+    assert (total["申请资助合计（万元）"], total["市级承担合计（万元）"], total["区级承担合计（万元）"]) == (
+        12.45, 6.275, 6.175)
+    [chart] = book["区县汇总"]._charts
+    assert chart.series[0].val.numRef.f.endswith("$3"), "rows 2-3: the two districts, not 合计"
+
+
+def test_finding_sheet_names_the_project_number(book: Any) -> None:
+    """问题清单's last column is the project's 受理编号, empty for a message-level finding."""
+    numbers = [r["受理编号"] for r in rows(book["问题清单"])]
+    assert numbers == ["XZ2024-云龙-002", "XZ2024-云龙-002", "XZ2024-鼓楼-001", "XZ2024-鼓楼-002", None, None]
+
+
+def test_other_files_sheet_lists_what_was_not_merged(tmp_path: Path) -> None:
+    """其他来件 has one row per file recorded but not merged: district, UID, name, kind, program, note."""
+    other = [OtherFile("云龙区", 4, "云龙区商标品牌汇总表.xlsx", "汇总表", "高价值商标品牌培育计划",
+                       "其他项目的材料，未并入项目台账"),
+             OtherFile("泉山区", 6, "=cmd.pdf", "申报书", "知识产权质押融资", "")]
+    book = load_workbook(write(tmp_path, Ledger([], [], {}, other_files=other), [], {}))
+    found = [tuple(r.values()) for r in rows(book["其他来件"])]
+    assert found == [("云龙区", 4, "云龙区商标品牌汇总表.xlsx", "汇总表", "高价值商标品牌培育计划",
+                      "其他项目的材料，未并入项目台账"),
+                     ("泉山区", 6, "=cmd.pdf", "申报书", "知识产权质押融资", None)]
+    assert column(book["其他来件"], "文件名")[1].data_type == "s"
 
 
 # -- widths ---------------------------------------------------------------------------

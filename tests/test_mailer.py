@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -56,6 +56,18 @@ def test_reply_headers_round_trip() -> None:
     assert got["Subject"] == "回执：云龙区申报材料"
     assert got["To"] == "yunlong-ip@example.cn"
     assert got["Date"].datetime is not None
+
+
+def test_reply_date_header_is_in_beijing_time() -> None:
+    """The Date header reads +0800 whatever the machine's zone and whatever zone the given time is in."""
+    when = datetime(2024, 11, 5, 1, 12, tzinfo=UTC)
+    msg, _ = build_reply(sender=SENDER, to="yunlong-ip@example.cn", subject="回执", text=TEXT, html=HTML,
+                         in_reply_to=None, kind="update", date=when)
+    assert msg["Date"].endswith("09:12:00 +0800")
+    assert reparse(msg)["Date"].datetime == when
+    now, _ = build_reply(sender=SENDER, to="yunlong-ip@example.cn", subject="回执", text=TEXT, html=HTML,
+                         in_reply_to=None, kind="receipt")
+    assert now["Date"].endswith("+0800")
 
 
 def test_reply_from_is_rfc2047_chinese_display_name() -> None:
@@ -246,7 +258,7 @@ def test_untrusted_certificate_is_refused(make_smtp_server: Callable[..., SmtpSe
                                           tls_cert: TlsCert) -> None:
     """With the default (system) trust store, a self-signed server certificate is not accepted."""
     server = make_smtp_server(tls=tls_cert, implicit_tls=True)
-    with pytest.raises(SendError, match="CERTIFICATE_VERIFY_FAILED") as failed:
+    with pytest.raises(SendError, match=r"TLS certificate not trusted .*smtp\.ca_file") as failed:
         Mailer(server.smtp_config()).connect()
     assert failed.value.temporary
 
@@ -272,3 +284,27 @@ def test_password_absent_from_logs_on_success(make_smtp_server: Callable[..., Sm
     with Mailer(server.smtp_config()) as mailer:
         mailer.send(reply())
     assert PASSWORD not in caplog.text and "sent <" in caplog.text
+
+
+def test_server_answering_data_after_the_timeout_leaves_the_outcome_unknown(
+        make_smtp_server: Callable[..., SmtpServer]) -> None:
+    """``answer_data_late``: the server keeps the message but answers DATA after the client gave up, so the
+    client sees a temporary failure for a reply that was in fact delivered (what a resend must check)."""
+    server = make_smtp_server()
+    server.answer_data_late(3.0)
+    with Mailer(server.smtp_config(timeout_seconds=1)) as mailer:
+        with pytest.raises(SendError) as failed:
+            mailer.send(reply())
+        assert failed.value.temporary and "timed out" in str(failed.value)
+        assert len(server.messages) == 1, "the server has the message all the same"
+        mailer.send(reply(message_id="<second@163.com>"))  # only the next message was slow
+    assert len(server.messages) == 2
+
+
+def test_ca_file_trusts_a_private_smtp_server(make_smtp_server: Callable[..., SmtpServer], tls_cert: TlsCert) -> None:
+    """``smtp.ca_file`` adds the private CA: STARTTLS and implicit TLS both verify and deliver."""
+    for implicit in (False, True):
+        server = make_smtp_server(password=PASSWORD, tls=tls_cert, implicit_tls=implicit)
+        with Mailer(server.smtp_config(ca_file=str(tls_cert.cert))) as mailer:
+            mailer.send(reply())
+        assert len(server.messages) == 1

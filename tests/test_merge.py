@@ -167,13 +167,22 @@ def test_form_matched_by_code_despite_other_name() -> None:
 
 
 def test_scanned_form_matched_by_file_name() -> None:
-    """A scan is matched by the applicant name in its file name; its project is SCANNED_FORM (待审核)."""
-    scan = attach_failed("2-徐州2号科技有限公司（盖章）.pdf")
+    """A scan named 申报书 is matched by the applicant name in its file name; its project is SCANNED_FORM (待审核)."""
+    scan = attach_failed("2-徐州2号科技有限公司（盖章）申报书.pdf")
     table, form = attach_table(make_table(ROW1, ROW2)), attach_form(make_form(ROW1))
     projects = build(make_message(1, table, form, scan))
     p2 = by_number(projects)["XZ2024-云龙-002"]
     assert codes(p2) == [Code.SCANNED_FORM] and p2.status is Status.REVIEW and p2.form == scan
-    assert "2-徐州2号科技有限公司（盖章）.pdf" in p2.findings[0].message
+    assert "2-徐州2号科技有限公司（盖章）申报书.pdf" in p2.findings[0].message
+
+
+@pytest.mark.parametrize("name", ["2-徐州2号科技有限公司（盖章）.pdf", "徐州2号科技有限公司扫描件.pdf"])
+def test_scan_not_named_a_form_is_no_form(name: str) -> None:
+    """A scan whose file name does not say 申报书/申请书 never stands in for the project's form (10.2)."""
+    table = attach_table(make_table(ROW1, ROW2))
+    projects = build(make_message(1, table, attach_form(make_form(ROW1)), attach_failed(name)))
+    p2 = by_number(projects)["XZ2024-云龙-002"]
+    assert codes(p2) == [Code.MISSING_FORM] and p2.form is None
 
 
 def test_unreadable_form_gets_its_reason() -> None:
@@ -185,7 +194,7 @@ def test_unreadable_form_gets_its_reason() -> None:
 
 def test_later_readable_form_replaces_scan() -> None:
     """A readable form sent after the scan supersedes it."""
-    m1 = make_message(1, attach_table(make_table(ROW1)), attach_failed("徐州1号科技有限公司.pdf"))
+    m1 = make_message(1, attach_table(make_table(ROW1)), attach_failed("徐州1号科技有限公司申报书.pdf"))
     m2 = make_message(2, attach_form(make_form(ROW1)))
     [p] = build(m1, m2)
     assert p.findings == [] and p.source_uids == [1, 2]
@@ -218,7 +227,8 @@ def test_cross_district_agency_count() -> None:
     gl = make_row(2, 合作服务机构="徐州(联合)知识产权代理有限公司")
     m1 = make_message(1, attach_table(make_table(yl, ROW3)), attach_form(make_form(yl)),
                       attach_form(make_form(ROW3)))
-    m2 = make_message(2, attach_table(make_table(gl)), attach_form(make_form(gl)), district="鼓楼区")
+    m2 = make_message(2, attach_table(make_table(gl)), attach_form(make_form(gl, 所属地区="鼓楼区")),
+                      district="鼓楼区")
     projects = build(m1, m2)
     assert [(p.district, codes(p)) for p in projects] == [
         ("云龙区", [Code.AGENCY_OVERLIMIT]), ("云龙区", []), ("鼓楼区", [Code.AGENCY_OVERLIMIT])]
@@ -312,3 +322,99 @@ def test_pure_and_order_independent() -> None:
     assert [p.number for p in first.projects] == [
         "XZ2024-云龙-001", "XZ2024-云龙-004", "XZ2024-云龙-005",
         "XZ2024-鼓楼-001", "XZ2024-鼓楼-002", "XZ2024-鼓楼-003"]
+
+
+# -- attachments and stamped tables (spec 10.2) -----------------------------------------------------
+
+from factories import attach_doc  # noqa: E402
+
+from parsers.types import OtherDocument  # noqa: E402
+
+
+def agreement(name: str = "徐州2号科技有限公司合作协议.pdf", **kw) -> OtherDocument:
+    return OtherDocument(name, "agreement", "合作协议", **kw)
+
+
+def pledge(name: str = "徐州2号科技有限公司信用承诺书.pdf", **kw) -> OtherDocument:
+    return OtherDocument(name, "pledge", "信用承诺书", **kw)
+
+
+def test_missing_attachment_names_what_is_missing() -> None:
+    """A read form without 合作协议 / 信用承诺书 pages or files is MISSING_ATTACHMENT (待审核), naming both."""
+    form = make_form(ROW2, attachments=())
+    [p] = build(make_message(1, attach_table(make_table(ROW2)), attach_form(form)))
+    assert codes(p) == [Code.MISSING_ATTACHMENT] and p.status is Status.REVIEW and p.attachments == ()
+    assert "合作协议、信用承诺书" in p.findings[0].message
+
+
+@pytest.mark.parametrize(("docs", "present"), [
+    ((agreement(scanned=True), pledge()), ("合作协议", "信用承诺书")),  # by file name
+    ((agreement("协议.pdf", applicant="徐州2号科技有限公司"), pledge("承诺.pdf", credit_code=make_credit_code(2))),
+     ("合作协议", "信用承诺书")),  # by applicant, by code
+    ((agreement(),), ("合作协议",)),
+    ((agreement("徐州1号科技有限公司合作协议.pdf"),), ()),  # another project's
+])
+def test_attachment_files_matched_like_forms(docs: tuple[OtherDocument, ...], present: tuple[str, ...]) -> None:
+    """Separate 合作协议 / 信用承诺书 files count for the row they match (code, applicant, file name)."""
+    table = attach_table(make_table(ROW1, ROW2))
+    forms = [attach_form(make_form(ROW1)), attach_form(make_form(ROW2, attachments=()))]
+    m2 = make_message(2, *(attach_doc(d) for d in docs))
+    p2 = by_number(build(make_message(1, table, *forms), m2))["XZ2024-云龙-002"]
+    assert p2.attachments == present
+    assert (Code.MISSING_ATTACHMENT in codes(p2)) == (len(present) < 2)
+    if docs and present:
+        assert p2.source_uids == [1, 2]
+
+
+def test_pages_and_files_add_up() -> None:
+    """A form with the 合作协议 bound in and a 信用承诺书 sent alone has both."""
+    form = attach_form(make_form(ROW2, attachments=("合作协议",)))
+    [p] = build(make_message(1, attach_table(make_table(ROW2)), form, attach_doc(pledge())))
+    assert p.attachments == ("合作协议", "信用承诺书") and p.findings == []
+
+
+def test_required_attachments_from_config() -> None:
+    """rules.required_attachments decides what is required; an empty list requires nothing."""
+    cfg = make_config(rules={"required_attachments": []})
+    message = make_message(1, attach_table(make_table(ROW1)), attach_form(make_form(ROW1, attachments=())))
+    assert build_ledger([message], cfg).projects[0].findings == []
+    cfg = make_config(rules={"required_attachments": ["合作协议"]})
+    message = make_message(1, attach_table(make_table(ROW1)), attach_form(make_form(ROW1, attachments=("合作协议",))))
+    assert build_ledger([message], cfg).projects[0].findings == []
+
+
+def test_scanned_agreement_never_stands_in_for_the_form() -> None:
+    """The reported case: a scanned 合作协议 named after the applicant leaves the project with its readable form."""
+    table, form = attach_table(make_table(ROW2)), attach_form(make_form(ROW2))
+    scan = attach_doc(agreement("徐州2号科技有限公司.合作协议.pdf", scanned=True))
+    [p] = build(make_message(1, table, form), make_message(2, scan))
+    assert p.status is Status.ACCEPTED and p.form == form and p.findings == []
+
+
+@pytest.mark.parametrize(("name", "is_form"), [
+    ("徐州2号科技有限公司.pdf", True), ("徐州2号科技有限公司申报书.pdf", True),
+    ("徐州2号科技有限公司合作协议.pdf", False), ("徐州2号科技有限公司承诺书.pdf", False),
+    ("徐州2号科技有限公司汇总表.pdf", False),
+])
+def test_unreadable_file_is_a_form_unless_named_otherwise(name: str, is_form: bool) -> None:
+    """An encrypted or corrupt PDF is matched as a form by file name, unless it says 合作协议, 承诺书 or 汇总表."""
+    bad = attach_failed(name, code="UNREADABLE_FILE", reason="PDF 文件已加密")
+    [p] = build(make_message(1, attach_table(make_table(ROW2)), bad))
+    assert codes(p) == ([Code.UNREADABLE_FILE] if is_form else [Code.MISSING_FORM])
+
+
+def test_stamped_table_recorded_per_district() -> None:
+    """A stamped summary table marks its district; it is no form and no unmatched form."""
+    stamped = attach_doc(OtherDocument("云龙区汇总表（盖章）.pdf", "stamped_table", "盖章汇总表", scanned=True))
+    m1 = make_message(1, attach_table(make_table(ROW1)), attach_form(make_form(ROW1)), stamped)
+    m2 = make_message(2, attach_table(make_table(ROW2)), district="鼓楼区")
+    ledger = build_ledger([m1, m2], CFG)
+    assert ledger.stamped_tables == {"云龙区"} and ledger.unmatched_forms == []
+    assert ledger.projects[0].status is Status.ACCEPTED
+
+
+def test_late_stamped_table_does_not_count() -> None:
+    """A stamped table in a late message is not recorded as received."""
+    stamped = attach_doc(OtherDocument("汇总表.pdf", "stamped_table", "盖章汇总表", scanned=True))
+    late = make_message(1, stamped, outcome=Outcome.LATE, arrival=DEADLINE + timedelta(seconds=1))
+    assert build_ledger([late], CFG).stamped_tables == set()

@@ -413,7 +413,8 @@ def test_messages_are_single_chinese_sentences() -> None:
 def test_rules_list_covers_every_per_project_code() -> None:
     """RULES has one rule named for each per-project code (UNREADABLE_FILE's is unreadable_form)."""
     per_project = set(Code) - {Code.AGENCY_OVERLIMIT, Code.OVER_QUOTA, Code.NO_ATTACHMENTS,
-                               Code.UNRECOGNIZED_FILE, Code.CLOUD_ATTACHMENT, Code.LATE}
+                               Code.UNRECOGNIZED_FILE, Code.CLOUD_ATTACHMENT, Code.LATE,
+                               Code.OTHER_PROGRAM, Code.WRONG_CAMPAIGN}
     expected = {c.value.lower() for c in per_project} - {"unreadable_file"} | {"unreadable_form"}
     assert sorted(r.__name__ for r in RULES) == sorted(expected)
 
@@ -512,3 +513,196 @@ def test_funding_split_adds_up(amount: Decimal, share: float) -> None:
 def test_make_config_rules_default_to_the_guide() -> None:
     """The shared test config carries the guide's rule values."""
     assert make_config().rules == RULES_CFG
+
+
+# -- spec 10.3: values, the applicant's place, the registry ----------------------------------------
+
+from intake.registry import RegistryRecord  # noqa: E402
+from intake.rules import (  # noqa: E402
+    bad_value,
+    district_mismatch,
+    missing_attachment,
+    not_local,
+    registry_conflict,
+    registry_excluded,
+    unit_kind,
+)
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("企业", "企业"), ("民营企业", "企业"), ("高校", "高校"), ("大学", "高校"), ("科研院所", "科研院所"),
+    ("实验室", "科研院所"), ("技术中心", "科研院所"), ("研究院", "科研院所"), ("研究所", "科研院所"),
+    ("个体工商户", None), ("其他", None), ("", None),
+])
+def test_unit_kinds(kind: str, expected: str | None) -> None:
+    """单位性质 words map to 企业/高校/科研院所; 实验室, 技术中心, 研究院, 研究所 are 科研院所."""
+    assert unit_kind(kind) == expected
+
+
+@pytest.mark.parametrize("kind", ["实验室", "技术中心", "研究院", "研究所", "科研院所", "高校"])
+def test_institute_aliases_use_academic_thresholds(kind: str) -> None:
+    """70 patents and 15 converted inventions: enough for an 企业, below the 20 that 科研院所 (and its aliases) need."""
+    below = facts(单位性质=kind, 有效专利数=70, 有效发明专利数=15, PCT申请数=0)
+    assert codes(patents_below_threshold(below, RULES_CFG)) == [Code.PATENTS_BELOW_THRESHOLD]
+    assert bad_value(below, RULES_CFG) == []
+    assert patents_below_threshold(facts(单位性质="企业", 有效专利数=70, 有效发明专利数=15), RULES_CFG) == []
+
+
+@pytest.mark.parametrize(("values", "form", "words"), [
+    ({"单位性质": "个体工商户"}, {}, "单位性质为“个体工商户”"),
+    ({"项目类别": "新建/升级"}, {}, "项目类别为“新建/升级”"),
+    ({"项目类别": "扩建"}, {}, "项目类别为“扩建”"),
+    ({"部省市属事业单位": "不确定"}, {}, "是否部省市属事业单位为“不确定”"),
+    ({}, {"严重失信行为": "待查"}, "是否存在严重失信行为为“待查”"),
+    ({}, {"专利密集型产品备案": "进行中"}, "是否完成专利密集型产品备案为“进行中”"),
+])
+def test_bad_value(values: dict, form: dict, words: str) -> None:
+    """BAD_VALUE (fix) quotes the value outside 企业/高校/科研院所, 新建/升级 or 是/否."""
+    [finding] = bad_value(facts(form, **values), RULES_CFG)
+    assert finding.code is Code.BAD_VALUE and finding.severity == "fix" and words in finding.message
+
+
+def test_good_and_blank_values_are_no_bad_value() -> None:
+    """Allowed values, yes/no spellings and blanks (MISSING_FIELD's business) give no BAD_VALUE."""
+    assert bad_value(facts({"严重失信行为": "无"}, 部省市属事业单位="N", 项目类别="新建项目"), RULES_CFG) == []
+    blank = facts(单位性质=None, 项目类别=None)
+    assert bad_value(blank, RULES_CFG) == [] and codes(missing_field(blank, RULES_CFG)) == [Code.MISSING_FIELD]
+
+
+def test_unclear_project_type_is_bad_value_not_missing_field() -> None:
+    """A filled 项目类别 that says neither 新建 nor 升级 is BAD_VALUE, not MISSING_FIELD."""
+    f = facts(项目类别="扩建")
+    assert missing_field(f, RULES_CFG) == [] and codes(bad_value(f, RULES_CFG)) == [Code.BAD_VALUE]
+
+
+def located(stated: str | None, district: str = "云龙区", names: tuple[str, ...] = ("云龙",)) -> ProjectFacts:
+    f = facts({"所属地区": stated})
+    return ProjectFacts(**{**f.__dict__, "district": district, "district_names": names})
+
+
+@pytest.mark.parametrize(("stated", "flagged"), [
+    ("云龙区", False), ("徐州市云龙区", False), ("江苏省徐州市云龙区", False), ("云龙", False),
+    ("徐州市", False), ("江苏省徐州市", False), (None, False),
+    ("泉山区", True), ("徐州市鼓楼区", True), ("铜山区", True), ("邳州市", True),
+])
+def test_district_mismatch(stated: str | None, flagged: bool) -> None:
+    """DISTRICT_MISMATCH (review) when the form's 所属地区 names a district other than the sender's."""
+    found = district_mismatch(located(stated), RULES_CFG)
+    assert codes(found) == ([Code.DISTRICT_MISMATCH] if flagged else [])
+    if flagged:
+        assert found[0].severity == "review" and "云龙区" in found[0].message
+
+
+def test_development_zone_short_names() -> None:
+    """经开区 names 徐州经济技术开发区."""
+    from intake.merge import district_names
+
+    zone = make_config().district("徐州经济技术开发区")
+    assert zone is not None
+    f = located("经开区", "徐州经济技术开发区", district_names(zone))
+    assert district_mismatch(f, RULES_CFG) == []
+
+
+def code_with(division: str) -> str:
+    body = f"91{division}MA1XY012"[:17].ljust(17, "0")
+    return body + credit_check_char(body)
+
+
+@pytest.mark.parametrize(("division", "flagged"), [
+    ("320300", False), ("320311", False), ("320381", False),  # 徐州 and its districts / counties
+    ("320000", False), ("100000", False), ("110000", False),  # province, nation: no prefecture
+    ("320100", True), ("320500", True), ("110105", True),  # 南京, 苏州, a Beijing district
+])
+def test_not_local(division: str, flagged: bool) -> None:
+    """NOT_LOCAL (review): characters 3–8 neither start with 3203 nor end in 0000."""
+    found = not_local(facts(统一社会信用代码=code_with(division)), RULES_CFG)
+    assert codes(found) == ([Code.NOT_LOCAL] if flagged else [])
+    if flagged:
+        assert division in found[0].message
+
+
+def test_not_local_only_for_valid_codes() -> None:
+    """A code failing the checksum is BAD_CREDIT_CODE's business, never NOT_LOCAL."""
+    code = code_with("320100")
+    wrong = code[:-1] + ("0" if code[-1] != "0" else "1")
+    assert not_local(facts(统一社会信用代码=wrong), RULES_CFG) == []
+
+
+def attached(present: tuple[str, ...] | None, state: FormState = FormState.READ) -> ProjectFacts:
+    f = facts()
+    return ProjectFacts(**{**f.__dict__, "attachments": present, "form_state": state})
+
+
+def test_missing_attachment() -> None:
+    """MISSING_ATTACHMENT (review) names each required document not received; not judged without a read form."""
+    [one] = missing_attachment(attached(("合作协议",)), RULES_CFG)
+    assert one.severity == "review" and "信用承诺书" in one.message and "合作协议" not in one.message
+    assert missing_attachment(attached(("合作协议", "信用承诺书")), RULES_CFG) == []
+    assert missing_attachment(attached(None), RULES_CFG) == []
+    for state in (FormState.SCANNED, FormState.UNREADABLE, FormState.MISSING):
+        assert missing_attachment(attached((), state), RULES_CFG) == []
+
+
+def record(level: str, kind: str, status: str, *, this_program: bool = True, project: str = "") -> RegistryRecord:
+    return RegistryRecord(code="", name="徐州1号科技有限公司", project=project, level=level, type=kind, year=2022,
+                          status=status, this_program=this_program)
+
+
+CENTRE = record("省级", "高价值专利培育示范中心", "已验收", this_program=False)
+CITY_ONGOING = record("市级", "高价值专利培育计划", "在研")
+DISTRICT_ONGOING = record("区级", "高价值专利培育计划", "在研")
+CITY_DONE = record("市级", "高价值专利培育计划", "已验收")
+TRADEMARK = record("市级", "高价值商标品牌培育计划", "在研", this_program=False)
+
+
+def registered(*records: RegistryRecord, registry: bool = True, **values: Any) -> ProjectFacts:
+    f = facts(**values)
+    return ProjectFacts(**{**f.__dict__, "registry": records if registry else None})
+
+
+@pytest.mark.parametrize(("records", "values", "excluded"), [
+    ((CENTRE,), {}, True),  # 企业, provincial 示范中心
+    ((CENTRE,), {"单位性质": "研究所"}, True),  # 科研院所 (alias)
+    ((CENTRE,), {"单位性质": "高校"}, False),  # 高校: REGISTRY_CONFLICT instead
+    ((CENTRE,), {"项目类别": "升级"}, True),  # whatever it applies for
+    ((CITY_ONGOING,), {}, True), ((DISTRICT_ONGOING,), {}, True),  # 新建 with an ongoing city/district project
+    ((CITY_ONGOING,), {"项目类别": "升级", "申请资助金额": 40}, False),  # only 新建 is excluded by an ongoing one
+    ((CITY_DONE,), {}, False), ((TRADEMARK,), {}, False),  # accepted; another program
+    ((record("市级", "高价值专利培育计划", "终止"),), {}, False),
+    ((), {}, False),
+])
+def test_registry_excluded(records: tuple, values: dict, excluded: bool) -> None:
+    """REGISTRY_EXCLUDED (reject) at each edge of the guide's 申报要求 1."""
+    found = registry_excluded(registered(*records, **values), RULES_CFG)
+    assert codes(found) == ([Code.REGISTRY_EXCLUDED] if excluded else [])
+    if excluded:
+        assert found[0].severity == "reject" and "市局项目档案" in found[0].message
+
+
+@pytest.mark.parametrize(("records", "values", "conflict"), [
+    ((CITY_ONGOING,), {"项目类别": "升级"}, True),  # 升级 whose city project is 在研, not 已验收
+    ((DISTRICT_ONGOING,), {"项目类别": "升级"}, True),
+    ((record("区级", "高价值专利培育计划", "已验收"),), {"项目类别": "升级"}, True),  # a district one is no city one
+    ((), {"项目类别": "升级"}, True),  # no record at all
+    ((CITY_DONE,), {"项目类别": "升级"}, False),
+    ((CENTRE,), {"单位性质": "高校"}, True),  # a 高校 with a provincial 示范中心
+    ((CENTRE,), {"单位性质": "企业"}, False),  # excluded instead
+    ((), {}, False), ((CITY_ONGOING,), {}, False),
+])
+def test_registry_conflict(records: tuple, values: dict, conflict: bool) -> None:
+    """REGISTRY_CONFLICT (review): an 升级 without an accepted city project; a 高校 with a provincial 示范中心."""
+    found = registry_conflict(registered(*records, **values), RULES_CFG)
+    assert codes(found) == ([Code.REGISTRY_CONFLICT] if conflict else [])
+    if conflict:
+        assert found[0].severity == "review"
+
+
+def test_no_registry_no_registry_rules() -> None:
+    """Without rules.registry (records None) neither registry rule runs, even for an 升级."""
+    f = registered(registry=False, 项目类别="升级")
+    assert registry_conflict(f, RULES_CFG) == [] and registry_excluded(f, RULES_CFG) == []
+
+
+def test_info_findings_do_not_change_a_status() -> None:
+    """OTHER_PROGRAM is information: a list holding only it is 受理."""
+    assert status_of([Finding.of(Code.OTHER_PROGRAM, "x")]) is Status.ACCEPTED

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from intake.sample_tables import Formula, sample_row, summary_table_xlsx
 from parsers.documents import parse_document
 from parsers.sniff import sniff
 from parsers.spreadsheet import MAX_ROWS, parse_summary_table
 from parsers.types import ParseError, SummaryTable
+from samples.tables import Formula, sample_row, summary_table_xlsx
 
 TABLES = Path(__file__).parent / "data" / "docs" / "tables"
 GOLDEN = sorted(p for p in TABLES.iterdir() if p.suffix in (".xlsx", ".xlsm", ".xls"))

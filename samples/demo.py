@@ -2,7 +2,7 @@
 
 It starts an embedded IMAP server (pymap, in-memory) and an SMTP capture
 (aiosmtpd) on 127.0.0.1, fills the mailbox with sample mail from the four
-districts (``intake.demo_mail``), and runs the production worker against them:
+districts (``samples.demo_mail``), and runs the production worker against them:
 the same IMAP login with ID, fetch, archive, parsers, rules, ledger, SMTP
 sending and flag/move code as a real deployment. Both servers are stopped
 before it returns, whatever happens.
@@ -10,6 +10,8 @@ before it returns, whatever happens.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import shutil
 import socket
@@ -21,18 +23,20 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from imap_tools import MailBoxUnencrypted
 
 from intake.config import Config, parse_config
-from intake.demo_mail import DemoMail, build_demo_mail
 from intake.errors import IntakeError
 from intake.models import Status
 from intake.store import Store
+from samples.demo_mail import DemoMail, build_demo_mail, demo_registry
 
 DEMO_USER, DEMO_SECRET_ENV = "xzip2019@163.com", "INTAKE_DEMO_PASSWORD"
+REGISTRY_FILE = "registry.csv"
 SENDER = "徐州市知识产权局 <xzip2019@163.com>"
 
 
@@ -106,7 +110,9 @@ def smtp_capture(folder: Path) -> Iterator[int]:
 
 
 def demo_config(workdir: Path, imap_port: int, smtp_port: int) -> Config:
-    """The embedded default: the shipped config's campaign and rules, local servers."""
+    """The embedded default: the shipped config's campaign and rules, local servers, and the sample
+    registry of past projects (written to ``workdir/registry.csv``)."""
+    (workdir / REGISTRY_FILE).write_bytes(demo_registry())
     districts = [
         {"name": "云龙区", "senders": ["yunlong-ip@example.cn"], "city_share": 0.5, "quota": 3},
         {"name": "鼓楼区", "senders": ["gulou-ip@example.cn"], "city_share": 0.5, "quota": 3},
@@ -114,8 +120,6 @@ def demo_config(workdir: Path, imap_port: int, smtp_port: int) -> Config:
         {"name": "徐州经济技术开发区", "senders": ["xzkfq-ip@example.cn"], "city_share": 0.5, "quota": 3,
          "short_name": "经开"},
     ]
-    from datetime import datetime
-
     raw = {
         "mailbox": {"host": "127.0.0.1", "port": imap_port, "ssl": False, "user": DEMO_USER,
                     "password_env": DEMO_SECRET_ENV, "folder": "INBOX", "processed_folder": "已处理",
@@ -127,6 +131,7 @@ def demo_config(workdir: Path, imap_port: int, smtp_port: int) -> Config:
                      "deadline": datetime.fromisoformat("2024-11-08T23:59:59+08:00"),
                      "timezone": "Asia/Shanghai"},
         "paths": {"data_dir": "var"},
+        "rules": {"registry": REGISTRY_FILE},
         "districts": districts,
     }
     return parse_config(raw, workdir)
@@ -168,10 +173,12 @@ def run_demo(workdir: Path, say: Callable[[str], None] = print) -> DemoResult:
         say(f"Embedded IMAP server on 127.0.0.1:{imap_port}, SMTP capture on 127.0.0.1:{smtp_port}")
         cfg = demo_config(workdir, imap_port, smtp_port)
         store = stack.enter_context(Store(cfg.paths.data_dir / "intake.db"))
-        worker = Worker(cfg, store)
+        clock = DemoClock(mails[0].arrival)
+        worker = Worker(cfg, store, clock=clock)
         waves = sorted({m.wave for m in mails})
         for wave in [*waves, None]:
             batch = [m for m in mails if m.wave == wave]
+            clock.now = max((m.arrival for m in batch), default=clock.now) + timedelta(minutes=10)
             if batch:
                 append_mail(imap_port, password, batch)
                 say(f"\n[wave {wave}] {len(batch)} new message(s) arrive:")
@@ -185,6 +192,16 @@ def run_demo(workdir: Path, say: Callable[[str], None] = print) -> DemoResult:
         by_district = _by_district(cfg, store)
     return DemoResult(workdir, cfg.paths.data_dir / "ledger.xlsx", workdir / "receipts", mail_dir, polls,
                       by_district)
+
+
+class DemoClock:
+    """The worker's clock in the demo: shortly after each wave's mail, so replies are dated then."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 MARKER = ".intake-demo"
@@ -227,14 +244,27 @@ def render_summary(result: DemoResult) -> str:
     for district, counts in result.by_district.items():
         cells = "".join(_pad(str(counts.get(s, 0)), 10) for s in statuses)
         lines.append("  " + _pad(district, width) + cells + str(sum(counts.values())))
-    receipts = sorted(result.receipts.glob("*.eml"))
+    kinds = reply_kinds(result.receipts)
+    sent = ", ".join(f"{kinds[k]} {label}" for k, label in REPLY_NAMES.items() if kinds[k])
     lines += [
         "",
         f"Ledger workbook: {result.ledger}",
-        f"Replies sent ({len(receipts)} receipts and late notices) saved as .eml in: {result.receipts}",
+        f"Replies sent ({sent or 'none'}) saved as .eml in: {result.receipts}",
         f"Everything (database, archive of originals, sample mail) is under: {result.workdir}",
     ]
     return "\n".join(lines)
+
+
+REPLY_NAMES = {"receipt": "receipts (回执)", "late": "late notices (逾期通知)",
+               "update": "status-change notices (状态变更通知)"}
+
+
+def reply_kinds(folder: Path) -> Counter[str]:
+    """The captured replies by their X-Intake-Outcome header."""
+    kinds: Counter[str] = Counter()
+    for path in folder.glob("*.eml"):
+        kinds[email.message_from_bytes(path.read_bytes(), policy=email.policy.default)["X-Intake-Outcome"]] += 1
+    return kinds
 
 
 def main(workdir: str) -> int:

@@ -5,8 +5,8 @@ number ``i`` as a summary-table row (spec section 3 canonical columns) and the
 matching form fields (section 4), consistent with each other and eligible
 under the guide's default rules (a 新建 enterprise project with a qualified
 agency of its own), so a test changes exactly what it wants to be wrong.
-The files themselves are written by ``intake.sample_tables`` and
-``intake.sample_forms``.
+The files themselves are written by ``samples.tables`` and
+``samples.forms``.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from intake.samples import sample_project
+from samples.projects import sample_project
 
 FONT = "STSong-Light"
 TTF = ("WQY", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
@@ -64,6 +64,7 @@ COVER = (("项目名称", "项目名称"), ("牵头申报单位", "申报单位�
 NARRATIVE = ("三、项目背景与基础", "四、培育目标与主要任务", "五、实施计划与进度安排",
              "六、经费预算与保障措施")
 PAIRED = ("联系人", "联系电话")  # printed on one line / in one table row
+ATTACHED = ("合作协议", "信用承诺书")  # the documents the guide requires besides the form, bound in after it
 
 
 def sample_form_fields(i: int, *, project_type: str = "新建", district: str = "云龙区",
@@ -104,9 +105,10 @@ def _section(fields: Mapping[str, Any], section: tuple, *, agency_label: str | N
 
 
 def form_lines(fields: Mapping[str, Any], *, project_type: str = "新建", layout: str = "lines",
-               colon: str = "：", pages: int = 1) -> list[list[str | tuple]]:
-    """The form's pages of lines: strings (title, headings, text) or label/value tuples."""
-    head = [TITLE, SUBTITLE.get(project_type, "")]
+               colon: str = "：", pages: int = 1, titles: tuple[str, ...] = ()) -> list[list[str | tuple]]:
+    """The form's pages of lines: strings (title, headings, text) or label/value tuples; ``titles``
+    replace the title and subtitle (another program's form, another year's)."""
+    head = list(titles) if titles else [TITLE, SUBTITLE.get(project_type, "")]
     one = [APPLICANT_HEADING, *_section(fields, APPLICANT)]
     multi = pages >= 3
     two = [AGENCY_HEADING, *_section(fields, AGENCY, agency_label="单位名称" if multi else None)]
@@ -129,12 +131,14 @@ def _render(line: str | tuple, layout: str, colon: str) -> list[str]:
 
 
 def form_pdf(fields: Mapping[str, Any], *, project_type: str = "新建", layout: str = "lines", pages: int = 1,
-             colon: str = "：", font: str = "cid") -> bytes:
-    """A text-layer PDF form of at least ``pages`` pages; narrative pages follow the fields."""
+             colon: str = "：", font: str = "cid", attached: tuple[str, ...] = ATTACHED,
+             titles: tuple[str, ...] = ()) -> bytes:
+    """A text-layer PDF form of at least ``pages`` pages; narrative pages follow the fields, then one page
+    per ``attached`` document (合作协议, 信用承诺书), headed by its name."""
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=A4, invariant=1)
     name = _font(font)
-    content = form_lines(fields, project_type=project_type, layout=layout, colon=colon, pages=pages)
+    content = form_lines(fields, project_type=project_type, layout=layout, colon=colon, pages=pages, titles=titles)
     for number, lines in enumerate(content):
         if number:
             c.showPage()
@@ -142,6 +146,31 @@ def form_pdf(fields: Mapping[str, Any], *, project_type: str = "新建", layout:
     for n in range(len(content), pages):
         c.showPage()
         _narrative(c, name, n)
+    for document in attached:
+        c.showPage()
+        _draw_page(c, name, attachment_lines(document, fields), "lines", "：")
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def attachment_lines(document: str, fields: Mapping[str, Any]) -> list[str | tuple]:
+    """A 合作协议 or 信用承诺书 page: its heading, the parties, a sentence of text."""
+    applicant, agency = _text(fields.get("牵头申报单位")), _text(fields.get("合作服务机构"))
+    if document == "合作协议":
+        return ["合作协议", ("甲方（申报单位）", applicant), ("乙方（合作服务机构）", agency),
+                "双方就高价值专利培育计划项目的组织机构及人员安排、合作机制及任务分工、",
+                "预算经费分配及项目实施保障等事项协商一致，订立本协议。"]
+    return ["信用承诺书", ("承诺单位（盖章）", applicant),
+            ("统一社会信用代码", _text(fields.get("统一社会信用代码"))),
+            "本单位承诺所提交的申报材料真实、准确、完整，如有弄虚作假，愿承担相应责任。"]
+
+
+def attachment_pdf(document: str, fields: Mapping[str, Any]) -> bytes:
+    """A 合作协议 or 信用承诺书 sent as a file of its own (text layer)."""
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4, invariant=1)
+    _draw_page(c, _font(), attachment_lines(document, fields), "lines", "：")
     c.showPage()
     c.save()
     return buf.getvalue()
@@ -206,9 +235,11 @@ def _narrative(c: canvas.Canvas, font: str, n: int) -> None:
         c.drawString(72, y, f"（{k + 1}）{text}，第{n + 1}页。")
 
 
-def form_docx(fields: Mapping[str, Any], *, project_type: str = "新建", layout: str = "table") -> bytes:
+def form_docx(fields: Mapping[str, Any], *, project_type: str = "新建", layout: str = "table",
+              attached: tuple[str, ...] = ATTACHED) -> bytes:
     """The form as a Word file: ``table`` (a ruled table per section, the agency's under a merged first
-    column reading 合作服务机构情况, no numbered headings) or ``lines`` (``label：value`` paragraphs)."""
+    column reading 合作服务机构情况, no numbered headings) or ``lines`` (``label：value`` paragraphs);
+    then the ``attached`` documents, each after a page break under its heading."""
     import docx
 
     document = docx.Document()
@@ -224,6 +255,10 @@ def form_docx(fields: Mapping[str, Any], *, project_type: str = "新建", layout
         _docx_table(document, _section(fields, AGENCY, agency_label="单位名称"), "合作服务机构情况")
     document.add_paragraph("三、项目实施方案")
     document.add_paragraph("围绕核心技术开展专利布局，提升专利质量与运用效益。")
+    for name in attached:
+        document.add_page_break()
+        for line in attachment_lines(name, fields):
+            document.add_paragraph(_render(line, "lines", "：")[0])
     buf = io.BytesIO()
     document.save(buf)
     return buf.getvalue()

@@ -18,7 +18,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from intake.samples import sample_project
+from samples.projects import sample_project
 
 COLUMNS = ("序号", "项目名称", "牵头申报单位", "统一社会信用代码", "单位性质", "是否部省市属事业单位", "项目类别",
            "技术领域", "合作服务机构", "有效专利数（件）", "有效发明专利数（件）", "PCT申请数（件）",
@@ -38,7 +38,7 @@ class Formula(str):
 def sample_row(i: int, **overrides: Any) -> dict[str, Any]:
     """Project ``i``'s summary row (canonical column -> value) with ``overrides``.
 
-    The projects of ``intake.samples.sample_project``: valid GB 32100-2015 codes, Xuzhou companies.
+    The projects of ``samples.projects.sample_project``: valid GB 32100-2015 codes, Xuzhou companies.
     """
     return {**sample_project(i).row, **overrides}
 
@@ -57,6 +57,7 @@ def summary_table_xlsx(
     extra_sheets: Sequence[str] = (),
     blank_rows: int = 0,
     columns: Sequence[str] | None = None,
+    title_text: str = TITLE,
 ) -> bytes:
     """An .xlsx holding one summary table; ``rows`` map canonical column names to cell values.
 
@@ -64,7 +65,8 @@ def summary_table_xlsx(
     ``extra_sheets`` are empty-ish sheets placed before the table's sheet; ``columns`` (canonical
     names) keeps only those columns, for tables that lack some; ``blank_rows`` blank rows go above the
     header. An empty mapping in ``rows`` writes a blank row; a ``Formula`` value is written as a formula
-    (without a cached value: openpyxl computes none).
+    (without a cached value: openpyxl computes none). ``title_text`` is the title (another program's,
+    another year's).
     """
     keep = [i for i, c in enumerate(CANONICAL) if columns is None or c in columns]
     names = [CANONICAL[i] for i in keep]
@@ -80,7 +82,7 @@ def summary_table_xlsx(
     texts = [(header_variants or {}).get(CANONICAL[i], COLUMNS[i]) for i in keep]
     width = len(texts)
     if title:
-        ws.append([TITLE])
+        ws.append([title_text])
         ws.merge_cells(start_row=ws.max_row, start_column=1, end_row=ws.max_row, end_column=width)
         ws.cell(ws.max_row, 1).font = Font(size=16, bold=True)
     if filler_row:
@@ -130,3 +132,25 @@ def _two_level(ws: Any, texts: list[str], names: list[str], top: int) -> None:
     for i in range(len(texts)):
         if i not in group:
             ws.merge_cells(start_row=top, start_column=i + 1, end_row=top + 1, end_column=i + 1)
+
+
+TRADEMARK_COLUMNS = ("序号", "项目名称", "申报单位", "统一社会信用代码", "有效注册商标数", "马德里国际注册数",
+                     "申请资助金额（万元）", "联系人", "联系电话", "备注")
+
+
+def trademark_table_xlsx(district: str, rows: Sequence[Sequence[Any]], *, year: int = 2024) -> bytes:
+    """Another program's summary table, as a district sends it beside ours: the notice's
+    高价值商标品牌培育计划 (附件7), titled with its program, columns of its own (``TRADEMARK_COLUMNS``)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "汇总表"
+    ws.append([f"{year}年徐州市高价值商标品牌培育计划项目申报汇总表"])
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(TRADEMARK_COLUMNS))
+    ws.cell(1, 1).font = Font(size=16, bold=True)
+    ws.append([f"填报单位（盖章）：{district}知识产权局"])
+    ws.append(list(TRADEMARK_COLUMNS))
+    for n, row in enumerate(rows, start=1):
+        ws.append([n, *row])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -3,16 +3,21 @@
 Three waves, each appended to the embedded mailbox before a poll:
 
 1. 5 Nov: 云龙区 sends a zip of its table and forms (one form disagrees with its
-   row); 鼓楼区 sends a table and only one of two forms, one project far below
-   the patent threshold; 泉山区 sends a table with an upgrade project and a
-   .docx form, sharing an agency with 云龙区; a district's out-of-office
-   auto-reply and a stranger's mail arrive too.
-2. 7–8 Nov: corrections: 云龙区's fixed form, 鼓楼区's missing form; 经开区
-   sends its material, one form a scan, one credit code mistyped.
+   row) and, beside it, its table for another program of the notice (高价值商标品牌培育计划:
+   listed, never merged); 鼓楼区 sends a table and only one of two forms, one
+   project far below the patent threshold, another an applicant the bureau's
+   registry shows with an ongoing city project (新建 excluded); 泉山区 sends a table
+   with an upgrade project and a .docx form, sharing an agency with 云龙区, which
+   turns 云龙区's project 待审核 after its receipt said 受理: 云龙区 gets a
+   状态变更通知; a district's out-of-office auto-reply and a stranger's mail arrive too.
+2. 7–8 Nov: corrections: 云龙区's fixed form with a scanned 合作协议 named after
+   the applicant (an attachment, not a form); 鼓楼区's missing form; 经开区 sends
+   its material, one form a scan, one credit code mistyped.
 3. 9 Nov (after the 8 Nov deadline): 泉山区 sends a late addition.
 
-Every file is built here from ``intake.samples`` (nothing read from disk), so
-the demo runs on any machine right after ``pip install``.
+Every file is built here from ``samples`` (nothing read from disk), so the demo
+runs on any machine right after ``pip install``. ``demo_registry`` is the sample
+registry the demo's config points at.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from intake.compose import compose
-from intake.sample_forms import form_docx, form_pdf, scanned_pdf
-from intake.sample_tables import summary_table_xlsx
-from intake.samples import SampleProject, sample_project
+from samples.forms import form_docx, form_pdf, scanned_pdf
+from samples.projects import SampleProject, credit_code, sample_project
+from samples.registry import registry_csv
+from samples.tables import summary_table_xlsx, trademark_table_xlsx
 
 CST = timezone(timedelta(hours=8))
 ADDRESS = {
@@ -34,6 +40,14 @@ ADDRESS = {
     "泉山区": ("quanshan-ip@example.cn", "泉山区知识产权局"),
     "徐州经济技术开发区": ("xzkfq-ip@example.cn", "徐州经济技术开发区科技局"),
 }
+
+
+TRADEMARK_TABLE = "云龙区2024年高价值商标品牌培育计划项目申报汇总表.xlsx"
+TRADEMARK_ROWS = [
+    ("彭城老字号品牌培育", "徐州彭城食品有限公司", credit_code(900), 36, 2, 30, "周敏", "0516-83001234", ""),
+    ("淮海工程机械商标国际化", "徐州淮海机械股份有限公司", credit_code(901), 58, 5, 40, "陈刚", "0516-83005678",
+     ""),
+]
 
 
 @dataclass(frozen=True)
@@ -84,13 +98,35 @@ class _Counter:
         return DemoMail(f"{self.n:02d}-{district or address}.eml", raw, when, wave, label)
 
 
-def build_demo_mail() -> list[DemoMail]:
-    """The sample mail of all three waves, in arrival order."""
+def _projects() -> dict[str, list[SampleProject]]:
     yl = [sample_project(i, district="云龙区") for i in range(3)]
     gl = [sample_project(3, district="鼓楼区"),
           sample_project(4, district="鼓楼区").with_values(有效专利数=42, 有效发明专利数=3, PCT申请数=0)]
     qs = [sample_project(5, district="泉山区"),
           sample_project(6, district="泉山区", project_type="升级").with_values(合作服务机构=yl[2].row["合作服务机构"])]
+    return {"云龙区": yl, "鼓楼区": gl, "泉山区": qs}
+
+
+def demo_registry() -> bytes:
+    """The bureau's registry for the demo: 鼓楼区's first applicant has an ongoing (在研) city project of
+    this program, so its 新建 project is excluded; 泉山区's upgrade applicant has the accepted city project
+    an upgrade needs; one provincial 示范中心 of a company that does not apply."""
+    p = _projects()
+    excluded, upgrade = p["鼓楼区"][0].row, p["泉山区"][1].row
+    return registry_csv([
+        (excluded["统一社会信用代码"], excluded["牵头申报单位"], "矿山装备高价值专利培育中心", "市级",
+         "高价值专利培育计划", 2023, "在研"),
+        (upgrade["统一社会信用代码"], upgrade["牵头申报单位"], "功率器件高价值专利培育中心", "市级",
+         "高价值专利培育计划", 2020, "已验收"),
+        (credit_code(902), "徐州某重工科技有限公司", "工程机械高价值专利培育示范中心", "省级",
+         "高价值专利培育计划", 2021, "已验收"),
+    ])
+
+
+def build_demo_mail() -> list[DemoMail]:
+    """The sample mail of all three waves, in arrival order."""
+    p = _projects()
+    yl, gl, qs = p["云龙区"], p["鼓楼区"], p["泉山区"]
     kf = [sample_project(7, district="徐州经济技术开发区"), sample_project(8, district="徐州经济技术开发区")]
     typo = sample_project(10, district="徐州经济技术开发区")
     code = typo.row["统一社会信用代码"]
@@ -98,14 +134,18 @@ def build_demo_mail() -> list[DemoMail]:
     wrong = yl[1].with_form(申请资助金额=45)  # the form says 45, the table 50: MISMATCH
     c = _Counter()
     return [
-        c.mail("云龙区", "云龙区2024年高价值专利培育计划申报材料", _at(5, 9, 12), 1,
-               "云龙区: a zip with its table and 3 forms (one form disagrees with the table)",
-               [("云龙区申报材料.zip", _zip([_table("云龙区", yl), _form(yl[0]), _form(wrong), _form(yl[2])]))]),
+        c.mail("云龙区", "云龙区2024年知识产权项目申报材料", _at(5, 9, 12), 1,
+               "云龙区: a zip with its table and 3 forms (one form disagrees with the table), and beside it its "
+               "table for another program (高价值商标品牌培育计划: listed, not merged)",
+               [(TRADEMARK_TABLE, trademark_table_xlsx("云龙区", TRADEMARK_ROWS)),
+                ("云龙区申报材料.zip", _zip([_table("云龙区", yl), _form(yl[0]), _form(wrong), _form(yl[2])]))]),
         c.mail("鼓楼区", "鼓楼区申报汇总表及申报书", _at(5, 10, 30), 1,
-               "鼓楼区: table + 1 of 2 forms; one project far below the patent threshold",
+               "鼓楼区: table + 1 of 2 forms; one project far below the patent threshold, one applicant the "
+               "registry shows with an ongoing city project (新建 excluded)",
                [_table("鼓楼区", gl), _form(gl[1])]),
         c.mail("泉山区", "泉山区高价值专利培育计划申报", _at(5, 14, 5), 1,
-               "泉山区: table + forms (one .docx, one upgrade project sharing 云龙区's agency)",
+               "泉山区: table + forms (one .docx, one upgrade project sharing 云龙区's agency: 云龙区's "
+               "project turns 待审核, and 云龙区 gets a 状态变更通知)",
                [_table("泉山区", qs), _form(qs[0]), _form(qs[1], docx=True)]),
         c.mail("鼓楼区", "自动回复：关于报送申报材料的通知", _at(5, 16, 0), 1,
                "鼓楼区's out-of-office auto-reply (gets no reply)",
@@ -113,8 +153,9 @@ def build_demo_mail() -> list[DemoMail]:
                body="您好，我已休假，11月6日返回，急事请致电。"),
         c.mail(None, "合作咨询", _at(6, 8, 45), 1, "a stranger's mail (recorded as unknown_sender, no reply)",
                sender=("sales@example.com", "某咨询公司"), body="贵局好，我司可提供专利申报辅导服务。"),
-        c.mail("云龙区", "更正：恒达智能等申报书", _at(7, 11, 20), 2,
-               "云龙区: the corrected form", [_form(yl[1])]),
+        c.mail("云龙区", "更正：云翔新材料申报书及合作协议", _at(7, 11, 20), 2,
+               "云龙区: the corrected form, and a scanned 合作协议 named after the applicant (not a form)",
+               [(yl[1].row["牵头申报单位"] + "合作协议.pdf", scanned_pdf()), _form(yl[1])]),
         c.mail("鼓楼区", "补交申报书", _at(7, 15, 0), 2, "鼓楼区: the missing form", [_form(gl[0])]),
         c.mail("徐州经济技术开发区", "经开区申报材料", _at(8, 17, 40), 2,
                "经开区: table + 3 forms, one a scan, one with a mistyped credit code",

@@ -1,0 +1,137 @@
+"""Backlog: 300 district messages from Dovecot to the last receipt, beside the bare-library floor.
+
+Each message is realistic district mail: a summary table (openpyxl) and a ten-page
+application form (reportlab, text layer), from one of four districts; they
+arrive before the deadline and are answered with receipts over aiosmtpd. The
+pipeline is ``intake poll`` as the operator starts it (a subprocess with the
+config file), repeated until every receipt has been received. The floor is
+the same files read by the bare libraries in one process: pdfplumber
+extracting the text of every page, openpyxl reading every cell.
+
+Target: the pipeline takes at most 0.10 of the floor's time (forms are read
+only as far as their fields, documents are parsed on both cores), and its
+peak memory does not grow with the backlog (run two sizes and compare).
+
+    sudo .venv/bin/python benchmarks/bench_backlog.py [--messages 300] [--compare 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]
+
+import openpyxl  # noqa: E402
+import pdfplumber  # noqa: E402
+from bench_idle_poll import deliver  # noqa: E402
+from servers import Dovecot, SmtpServer, find_dovecot  # noqa: E402
+from support import SENDERS, config_toml, make_config, on_time  # noqa: E402
+
+from intake.compose import compose  # noqa: E402
+from samples.forms import form_pdf  # noqa: E402
+from samples.projects import sample_project  # noqa: E402
+from samples.tables import summary_table_xlsx  # noqa: E402
+
+DISTRICTS = list(SENDERS)
+
+
+def backlog(n: int) -> tuple[list, list[bytes], list[bytes]]:
+    """``n`` messages, each a summary table of one project and its ten-page form; also the files alone."""
+    mail, tables, forms = [], [], []
+    for i in range(n):
+        district = DISTRICTS[i % len(DISTRICTS)]
+        p = sample_project(i, district=district)
+        table = summary_table_xlsx(district, [p.row])
+        form = form_pdf(p.form, project_type=p.row["项目类别"], pages=10)
+        tables.append(table)
+        forms.append(form)
+        when = on_time(1 + i % 7, 8 + i % 12, i % 60)
+        raw = compose(sender=SENDERS[district], sender_name=f"{district}知识产权局", subject=f"申报材料 {i}",
+                      attachments=[(f"{district}申报汇总表.xlsx", table),
+                                   (f"{p.row['牵头申报单位']}申报书.pdf", form)],
+                      message_id=f"<backlog{i}@example.cn>", arrival=when)
+        mail.append((raw, when))
+    return mail, tables, forms
+
+
+def floor(tables: list[bytes], forms: list[bytes]) -> float:
+    """Seconds for the bare libraries to read every page and every cell, in one process."""
+    t0 = time.perf_counter()
+    for data in forms:
+        with pdfplumber.open(io.BytesIO(data)) as pdf:
+            for page in pdf.pages:
+                page.extract_text()
+    for data in tables:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        for ws in wb.worksheets:
+            for _row in ws.iter_rows(values_only=True):
+                pass
+        wb.close()
+    return time.perf_counter() - t0
+
+
+def pipeline(dovecot: Dovecot, smtp: SmtpServer, tmp: Path, mail: list, label: str) -> tuple[float, int, int]:
+    """Seconds from the first poll's start to the last receipt; the polls run; peak RSS (KiB) of a poll."""
+    user, password = dovecot.new_user()
+    deliver(dovecot, user, mail)
+    env_name = "BENCH_BACKLOG_PW"
+    os.environ[env_name] = password
+    cfg = make_config(tmp / label, imap={"host": dovecot.host, "port": dovecot.port, "user": user,
+                                         "password_env": env_name},
+                      smtp={"host": smtp.host, "port": smtp.port})
+    config = tmp / f"{label}.toml"
+    text = config_toml(cfg).replace('sender = "', f"max_replies_per_poll = {len(mail)}\nsender = \"", 1)
+    config.write_text(text, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start, first = time.perf_counter(), len(smtp.messages)
+    polls = 0
+    while len(smtp.messages) - first < len(mail) and polls < 20:
+        polls += 1
+        subprocess.run([sys.executable, "-m", "intake.cli", "poll", "--config", str(config)], cwd=ROOT, env=env,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    if len(smtp.messages) - first < len(mail):
+        raise SystemExit(f"{label}: only {len(smtp.messages) - first} of {len(mail)} receipts after {polls} polls")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, polls, peak
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=300)
+    ap.add_argument("--compare", type=int, default=100, help="a smaller backlog, for memory growth (0: skip)")
+    args = ap.parse_args()
+    binary = find_dovecot()
+    if binary is None or os.geteuid() != 0:
+        print("needs dovecot-imapd and root", file=sys.stderr)
+        return 2
+    dovecot, smtp = Dovecot(binary).start(), SmtpServer().start()
+    results = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in [x for x in (args.compare, args.messages) if x]:
+                mail, tables, forms = backlog(n)
+                t_pipe, polls, peak = pipeline(dovecot, smtp, Path(tmp), mail, f"backlog{n}")
+                t_floor = floor(tables, forms)
+                results[n] = (t_pipe, t_floor, peak)
+                print(f"{n:4} messages: pipeline {t_pipe:6.1f} s ({n / t_pipe:5.2f} msg/s, {polls} polls, "
+                      f"peak RSS of a poll so far {peak / 1024:.0f} MiB); floor {t_floor:6.1f} s "
+                      f"({n / t_floor:5.2f} msg/s); ratio {t_pipe / t_floor:.3f} (target <= 0.10)", flush=True)
+    finally:
+        smtp.stop()
+        dovecot.stop()
+    t_pipe, t_floor, _ = results[args.messages]
+    return 0 if t_pipe / t_floor <= 0.10 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
