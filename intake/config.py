@@ -401,8 +401,8 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
         _address(a, "staff.report_to", display_name=True)
     if not 0 <= tables["staff"]["report_hour"] <= 23:
         raise ConfigError("staff.report_hour: must be an hour from 0 to 23")
-    if tables["parsing"]["child_memory_mb"] < 256:
-        raise ConfigError("parsing.child_memory_mb: must be at least 256")
+    if tables["parsing"]["child_memory_mb"] < 512:
+        raise ConfigError("parsing.child_memory_mb: must be at least 512")
     if tables["parsing"]["file_timeout_seconds"] < 1:
         raise ConfigError("parsing.file_timeout_seconds: must be at least 1")
     return Config(

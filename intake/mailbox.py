@@ -410,12 +410,10 @@ class Mailbox:
         enough to know the sender of a message too big to fetch whole."""
         out: dict[int, bytes] = {}
         for batch in _chunks(uids, 50):
-            data = self._run("FETCH", "FETCH", _uid_set(batch), f"(UID BODY.PEEK[HEADER]<0.{limit}>)")
-            for item in data:
-                if isinstance(item, tuple):
-                    uid = _UID.search(item[0])
-                    if uid:
-                        out[int(uid[1])] = item[1] or b""
+            for uid, items in self._fetch(batch, f"(UID BODY.PEEK[HEADER]<0.{limit}>)").items():
+                header = next((v for k, v in items.items() if k.startswith("BODY[")), None)
+                if isinstance(header, bytes):
+                    out[uid] = header
         return out
 
 

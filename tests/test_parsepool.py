@@ -19,7 +19,7 @@ from intake.parsepool import RESOURCE_REASON, TIMEOUT_REASON, ParserPool, read_d
 
 FORMS = Path(__file__).parent / "data" / "docs" / "forms"
 TABLES = Path(__file__).parent / "data" / "docs" / "tables"
-SMALL_CHILD_MB = 200  # small enough that a bomb reaches it within a second or two
+SMALL_CHILD_MB = 320  # small enough that a bomb reaches it within seconds (a child starts at ~220 MB of address space)
 
 
 def _item(path: Path) -> tuple[bytes, str, str]:
@@ -159,8 +159,8 @@ def test_parsing_table_is_optional_and_checked():
     raw.pop("parsing", None)
     cfg = parse_config(raw, root, need_secrets=False)
     assert (cfg.parsing.child_memory_mb, cfg.parsing.file_timeout_seconds) == (1024, 60)
-    with pytest.raises(ConfigError, match=r"^parsing\.child_memory_mb: must be at least 256$"):
-        parse_config({**raw, "parsing": {"child_memory_mb": 64}}, root, need_secrets=False)
+    with pytest.raises(ConfigError, match=r"^parsing\.child_memory_mb: must be at least 512$"):
+        parse_config({**raw, "parsing": {"child_memory_mb": 300}}, root, need_secrets=False)
 
 
 # -- the worker, against a real Dovecot --------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_a_poll_over_hostile_mail_records_every_message_with_its_district(imap_a
     imap_account.append_many([(bomb_mail, on_time(5)), (hostile.nested_multipart(1000, sender), on_time(5)),
                               (big_mail, on_time(5))])
     cfg = make_config(tmp_path / "var", imap=imap_account.mailbox_settings(), smtp={"host": "127.0.0.1", "port": 9},
-                      parsing={"child_memory_mb": 256, "file_timeout_seconds": 5})
+                      parsing={"child_memory_mb": 512, "file_timeout_seconds": 5})
     cfg.districts[0].senders[:] = [sender.decode()]
     with Store(cfg.paths.data_dir / "intake.db") as store:
         summary = Worker(cfg, store).poll()
