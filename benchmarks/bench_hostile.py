@@ -51,9 +51,9 @@ SENDER = SENDERS["云龙区"].encode()
 def mailbox() -> list[tuple[str, bytes]]:
     """(label, raw message) of every hostile message, and one normal district message."""
     from intake.compose import compose
-    from intake.sample_forms import form_pdf
-    from intake.sample_tables import summary_table_xlsx
-    from intake.samples import sample_project
+    from samples.forms import form_pdf
+    from samples.projects import sample_project
+    from samples.tables import summary_table_xlsx
 
     projects = [sample_project(k, district="云龙区") for k in range(5)]
     form = form_pdf(projects[0].form, project_type=projects[0].row["项目类别"])

@@ -46,12 +46,11 @@ from intake.mailbox import FetchedMessage, Mailbox, MessageMeta
 from intake.mailer import Mailer, build_reply
 from intake.merge import build_ledger, district_view
 from intake.models import Ledger, Outcome, ReplyKind, ReplyState, StoredMessage
-from intake.parsepool import ParserPool
+from intake.parsepool import ParserPool, read_document
 from intake.staff import DIGEST_FILE, digest_html, send_digest_if_due
 from intake.store import NewAttachment, NewMessage, OutboxItem, Store, now_utc
-from parsers.documents import parse_document
 from parsers.mail import oversize_reason, parse_mail, parts_from_headers
-from parsers.types import DocKind, MailParts, ParseError
+from parsers.types import DocKind, MailParts
 from reports.digest import write_digest
 from reports.ledger import write_ledger
 from reports.replies import render_reply
@@ -477,17 +476,8 @@ class Worker:
 
 
 def _read_document(data: bytes, filename: str, sniffed: str) -> dict[str, Any]:
-    """What the parsers make of one file, as attachment columns. Never raises."""
-    try:
-        doc = parse_document(data, filename, sniffed)
-    except ParseError as e:
-        return {"kind": "error", "error_code": e.code, "error_reason": e.reason}
-    except Exception as e:  # a parser bug must not lose the message (logged)
-        log.exception("parser failed on %s", filename)
-        return {"kind": "error", "error_code": "UNREADABLE_FILE", "error_reason": f"文件无法解析（{type(e).__name__}）"}
-    if doc is None:
-        return {"kind": DocKind.UNRECOGNIZED}
-    return {"kind": doc.kind, "parsed": doc.to_dict()}
+    """What the parsers make of one file, in this process (the worker itself reads through ``self.parsers``)."""
+    return read_document(data, filename, sniffed)
 
 
 def _safe_parse(raw: bytes) -> MailParts | None:
