@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from intake.config import Config
-from intake.errors import IntakeError
 from intake.mailbox import Mailbox
 from intake.mailer import Mailer
 
@@ -47,13 +46,20 @@ def _smtp(cfg: Config) -> str:
     return f"SMTP {sm.host}:{sm.port} ({mode}) login as {sm.user or '(no login)'}; nothing sent"
 
 
+def _templates(cfg: Config) -> str:
+    from intake.poll.reply import check_templates
+
+    check_templates(cfg)
+    return f"templates ({cfg.paths.templates_dir or 'built-in'}) render a receipt, a late notice and the digest"
+
+
 def check(cfg: Config) -> Iterator[Step]:
     """Each step's result, in order; a failed step does not stop the next."""
     yield Step(True, f"config {cfg.source}: valid, {len(cfg.districts)} districts, "
                      f"deadline {cfg.campaign.deadline.isoformat()}")
-    steps: list[Callable[[Config], str]] = [_imap, _smtp]
+    steps: list[Callable[[Config], str]] = [_imap, _smtp, _templates]
     for step in steps:
         try:
             yield Step(True, step(cfg))
-        except (IntakeError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - each step's failure is its line (templates raise anything)
             yield Step(False, f"{step.__name__.strip('_').upper()}: {e}")

@@ -91,8 +91,21 @@ def open_store(cfg: Config) -> Store:
     return Store(cfg.paths.data_dir / "intake.db")
 
 
+def check_templates(cfg: Config) -> None:
+    """Render every template on a sample before any mail is touched; a broken one is a config error."""
+    from intake.poll.reply import check_templates as render_samples
+
+    try:
+        render_samples(cfg)
+    except Exception as e:  # whatever the template engine raises, said in one line
+        where = cfg.paths.templates_dir or "the built-in templates"
+        reason = " ".join(str(e).split())  # one line, whatever the engine's message looks like
+        raise ConfigError(f"templates in {where} do not render: {type(e).__name__}: {reason}") from e
+
+
 def cmd_poll(args: argparse.Namespace) -> int:
     cfg = load_config(Path(args.config))
+    check_templates(cfg)
     from intake.worker import Worker
 
     with poll_lock(cfg.paths.data_dir), open_store(cfg) as store:
@@ -100,37 +113,54 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return 0
 
 
+TEST_INTERVAL_ENV = "INTAKE_TEST_INTERVAL_SECONDS"  # tests only: poll every N seconds instead of minutes
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    """Poll at start and then every interval until SIGTERM/SIGINT, which let the poll in progress finish.
+
+    APScheduler runs each poll in its one pool thread; the poll opens and closes its own store there (SQLite
+    objects belong to the thread that made them). The main thread holds the lock and waits for a signal,
+    then shuts the scheduler down waiting for the poll in progress, and exits 0.
+    """
+    import threading
+    from datetime import datetime
+
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
 
     cfg = load_config(Path(args.config))
+    check_templates(cfg)
     from intake.worker import Worker
 
-    with poll_lock(cfg.paths.data_dir), open_store(cfg) as store:
-        worker = Worker(cfg, store, dry_run=args.dry_run)
-        scheduler = BlockingScheduler(timezone=cfg.campaign.tz)
+    seconds = int(os.environ.get(TEST_INTERVAL_ENV) or 0) or cfg.schedule.interval_minutes * 60
 
-        def job() -> None:
-            try:
-                worker.poll()
-            except MailboxError as e:
-                log.error("poll failed, will retry at the next interval: %s", e)
-            except Exception:
-                log.exception("poll failed unexpectedly; will retry at the next interval")
+    def job() -> None:
+        try:
+            with open_store(cfg) as store:
+                Worker(cfg, store, dry_run=args.dry_run).poll()
+        except Exception as e:  # one failed poll must not end the worker
+            log.error("poll failed, next poll in %d s: %s: %s", seconds, type(e).__name__, " ".join(str(e).split()))
+            log.debug("poll failure traceback", exc_info=True)
 
-        from datetime import datetime
+    stop = threading.Event()
 
-        scheduler.add_job(job, "interval", minutes=cfg.schedule.interval_minutes, max_instances=1,
-                          coalesce=True, next_run_time=datetime.now(cfg.campaign.tz), id="poll")
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping after the current poll", signal.Signals(signum).name)
+        stop.set()
 
-        def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s: stopping after the current poll", signal.Signals(signum).name)
-            scheduler.shutdown(wait=False)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        log.info("worker started: polling %s every %d min", cfg.mailbox.folder, cfg.schedule.interval_minutes)
+    with poll_lock(cfg.paths.data_dir):
+        open_store(cfg).close()  # migrate (or fail) before the first poll, in one line
+        scheduler = BackgroundScheduler(timezone=cfg.campaign.tz, executors={"default": ThreadPoolExecutor(1)})
+        scheduler.add_job(job, "interval", seconds=seconds, max_instances=1, coalesce=True,
+                          next_run_time=datetime.now(cfg.campaign.tz), id="poll", misfire_grace_time=None)
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
         scheduler.start()
+        log.info("worker started: polling %s every %d s", ", ".join(cfg.mailbox.folders), seconds)
+        while not stop.wait(1):
+            pass
+        scheduler.shutdown(wait=True)
         log.info("worker stopped")
     return 0
 

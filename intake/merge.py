@@ -41,7 +41,7 @@ Where the spec is silent:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -461,3 +461,54 @@ def _add_cross_findings(projects: list[Project], config: Config, quotas: dict[st
     for extra in (agency_overlimit(projects, config.rules), over_quota(projects, quotas)):
         for p, findings in zip(projects, extra, strict=True):
             p.findings.extend(findings)
+
+
+class LedgerBuilder:
+    """``build_ledger`` kept current message by message, for a poll that renders many replies.
+
+    Each message's documents are read into the district's material once; ``ledger()`` re-derives only the
+    districts that changed since the last call (their plans, registry records and per-project rules), then
+    the cross-district rules. A backlog of n messages costs n district rebuilds and n passes over the
+    projects, not n rebuilds of everything.
+    """
+
+    def __init__(self, messages: Sequence[StoredMessage], config: Config) -> None:
+        self.config = config
+        self._material = _collect(messages, config)
+        self._districts: dict[str, tuple[list[Project], list[UnmatchedForm]]] = {}
+
+    def add(self, message: StoredMessage) -> None:
+        """Take in one more message (recorded after every message already in)."""
+        for name, found in _collect([message], self.config).items():
+            material = self._material.setdefault(name, _Material([], []))
+            material.tables += found.tables
+            material.forms += found.forms
+            material.attached += found.attached
+            material.others += found.others
+            material.stamped = material.stamped or found.stamped
+            self._districts.pop(name, None)
+
+    def ledger(self) -> Ledger:
+        """The same ledger ``build_ledger`` gives for every message added so far."""
+        projects: list[Project] = []
+        unmatched: list[UnmatchedForm] = []
+        others: list[OtherFile] = []
+        for district in self.config.districts:
+            found = self._material.get(district.name, _Material([], []))
+            if district.name not in self._districts:
+                plans, district_unmatched = _district_plans(district, found, self.config)
+                records = _registry_records(plans, self.config)
+                self._districts[district.name] = (
+                    [_project(plan, r, self.config) for plan, r in zip(plans, records, strict=True)],
+                    district_unmatched)
+            district_projects, district_unmatched = self._districts[district.name]
+            projects += [replace(p, findings=list(p.findings)) for p in district_projects]
+            unmatched += district_unmatched
+            others += found.others
+        quotas = {d.name: d.quota for d in self.config.districts}
+        _add_cross_findings(projects, self.config, quotas)
+        for p in projects:
+            p.status = status_of(p.findings)
+        stamped = {name for name, m in self._material.items() if m.stamped}
+        return Ledger(projects=projects, unmatched_forms=unmatched, quotas=quotas, other_files=others,
+                      stamped_tables=stamped)

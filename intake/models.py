@@ -243,7 +243,8 @@ class ReplyState(StrEnum):
     SENDING = "sending"  # a send was started; on restart, check the Sent folder first
     SENT = "sent"
     FAILED = "failed"  # permanent SMTP refusal, recorded for staff
-    DRY_RUN = "dry_run"  # rendered by --dry-run; a real poll sends it
+    DRY_RUN = "dry_run"  # written by --dry-run before version 0.2 (now in a throw-away copy); never sent
+    RENDER_FAILED = "render_failed"  # the message is recorded, its reply did not render; tried again each poll
 
 
 @dataclass(frozen=True)
@@ -255,3 +256,44 @@ class ReplyInfo:
     state: ReplyState
     sent_at: datetime | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    """An attachment ready to be recorded (archived already)."""
+
+    filename: str
+    content_type: str
+    sniffed: str
+    sha256: str
+    size: int
+    path: str
+    kind: str
+    parsed: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_reason: str | None = None
+    container: str | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message ready to be recorded: everything decided, nothing written yet."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    message_id: str | None
+    raw_sha256: str
+    raw_path: str
+    size: int
+    sender: str
+    sender_name: str
+    district: str | None
+    subject: str
+    arrival: datetime
+    outcome: Outcome
+    findings: tuple[Finding, ...] = ()
+    attachments: tuple[NewAttachment, ...] = ()
+    error: str | None = None
+    auto_reasons: tuple[str, ...] = ()
+    source: str = "imap"

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Protocol
 
+from intake.attention import Trouble
 from intake.config import Config, SmtpConfig
 from intake.errors import SendError
 from intake.models import Ledger, ReplyInfo, StoredMessage
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 SENT_DATE_KEY = "digest_sent_date"
 DIGEST_FILE = "digest.html"
+ALERT_EVERY = timedelta(hours=1)  # at most one alert mail per kind of trouble in this time
 
 
 class _Sender(Protocol):
@@ -39,11 +41,15 @@ MailerFactory = Callable[[SmtpConfig], AbstractContextManager[_Sender]]
 def digest_html(
     cfg: Config, ledger: Ledger, messages: Sequence[StoredMessage], replies: Mapping[int, ReplyInfo],
     now: datetime,
+    *,
+    attention: Sequence[str] = (),
 ) -> str:
-    """The digest page for this config (campaign, deadline, time zone, district order, templates)."""
+    """The digest page for this config (campaign, deadline, time zone, district order, templates);
+    ``attention`` lists what needs a person (failing poll steps and the like), one line each."""
     return render_digest(
         ledger, messages, replies, campaign=cfg.campaign.name, deadline=cfg.campaign.deadline, now=now,
         tz=cfg.campaign.tz, districts=[d.name for d in cfg.districts], templates_dir=cfg.paths.templates_dir,
+        attention=attention,
     )
 
 
@@ -73,16 +79,7 @@ def build_digest_mail(
     if not to:
         raise ValueError("a digest needs at least one recipient")
     local = now.astimezone(tz)
-    sender_address = _address(sender)
-    msg = EmailMessage()
-    msg["From"] = sender_address
-    msg["To"] = [_address(a) for a in to]
-    msg["Subject"] = f"【xzip-intake】{campaign}申报情况日报 {local:%Y-%m-%d}"
-    msg["Date"] = format_datetime(local)
-    msg["Message-ID"] = make_msgid(idstring="digest", domain=domain or sender_address.domain or "localhost")
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Intake-Outcome"] = "digest"
+    msg = _staff_mail("digest", f"【xzip-intake】{campaign}申报情况日报 {local:%Y-%m-%d}", sender, to, local, domain)
     msg.set_content(_text(campaign, local), subtype="plain", charset="utf-8", cte="base64")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
     return msg
@@ -118,6 +115,64 @@ def send_digest_if_due(
     store.set_meta(SENT_DATE_KEY, today)
     log.info("staff digest for %s sent to %s", today, ", ".join(cfg.staff.report_to))
     return True
+
+
+def send_alerts(
+    cfg: Config, store: Store, troubles: Sequence[Trouble], now: datetime, mailer_factory: MailerFactory
+) -> int:
+    """Mail staff the items not alerted before, of the kinds not alerted within the hour; record them.
+
+    Returns how many items the mail listed (0: nothing new, or every new item's kind was mailed within the
+    hour and waits). A ``SendError`` propagates (the items stay unalerted, so the next poll tries again).
+    """
+    if not cfg.staff.report_to:
+        return 0
+    fresh: list[Trouble] = []
+    for kind in dict.fromkeys(t.kind for t in troubles):
+        done, last = store.alerted(kind)
+        if last is not None and now - last < ALERT_EVERY:
+            continue
+        fresh += [t for t in troubles if t.kind == kind and t.key not in done]
+    if not fresh:
+        return 0
+    msg = build_alert_mail(fresh, sender=cfg.smtp.sender, to=list(cfg.staff.report_to),
+                           campaign=cfg.campaign.name, now=now, tz=cfg.campaign.tz)
+    with mailer_factory(cfg.smtp) as mailer:
+        mailer.send(msg)
+    store.mark_alerted([(t.kind, t.key) for t in fresh], now)
+    log.warning("alert mailed to %s: %d item(s) need a person", ", ".join(cfg.staff.report_to), len(fresh))
+    return len(fresh)
+
+
+def build_alert_mail(
+    troubles: Sequence[Trouble], *, sender: str, to: list[str], campaign: str, now: datetime, tz: tzinfo,
+) -> EmailMessage:
+    """One plain-text mail listing each item, grouped by kind, with since when."""
+    local = now.astimezone(tz)
+    msg = _staff_mail("alert", f"【xzip-intake】需要人工处理（{len(troubles)}项）：{campaign}", sender, to, local)
+    lines = [f"{campaign}收件程序有以下情况需要人工处理（{local:%Y-%m-%d %H:%M}）：", ""]
+    lines += [f"- {t.line_zh(tz)}" for t in troubles]
+    lines += ["", "详情可在服务器上运行 intake status 查看。同一类情况每小时最多提醒一次。",
+              "本邮件由 xzip-intake 自动发送，请勿直接回复。"]
+    msg.set_content("\n".join(lines) + "\n", subtype="plain", charset="utf-8", cte="base64")
+    return msg
+
+
+def _staff_mail(
+    kind: str, subject: str, sender: str, to: Sequence[str], local: datetime, domain: str | None = None
+) -> EmailMessage:
+    """The headers of a mail to staff (``X-Intake-Outcome: kind``), generated, never to be answered."""
+    sender_address = _address(sender)
+    msg = EmailMessage()
+    msg["From"] = sender_address
+    msg["To"] = [_address(a) for a in to]
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(local)
+    msg["Message-ID"] = make_msgid(idstring=kind, domain=domain or sender_address.domain or "localhost")
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Intake-Outcome"] = kind
+    return msg
 
 
 def _text(campaign: str, local: datetime) -> str:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
+from intake.attention import KIND_TEXT, Trouble, needs_attention
 from intake.config import Config
 from intake.merge import build_ledger
 from intake.models import ReplyState
 from intake.store import Store
 from reports.labels import STATUS_ORDER
 
-HEALTHY, STALE, NEVER = 0, 5, 6
+HEALTHY, STALE, NEVER, ATTENTION = 0, 5, 6, 7  # ATTENTION: polls run, but something needs a person
 MAX_FAILED_SHOWN = 10
 
 
@@ -32,7 +33,8 @@ def _ago(delta: timedelta) -> str:
 
 
 def status(cfg: Config, store: Store, now: datetime) -> StatusReport:
-    """The status lines and the exit code (stale: the last good poll is older than three intervals)."""
+    """The status lines and the exit code (stale: the last good poll is older than three intervals; attention:
+    polling is fine but something needs a person, listed with since when)."""
     tz = cfg.campaign.tz
     lines = [f"data directory: {cfg.paths.data_dir}"]
     last = store.last_poll(ok_only=True)
@@ -54,8 +56,8 @@ def status(cfg: Config, store: Store, now: datetime) -> StatusReport:
     counts = store.outcome_counts()
     lines.append("messages: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     lines.extend(_projects(cfg, store))
-    replies = store.reply_counts()
-    states = ("sent", "queued", "sending", "failed", "dry_run")
+    replies = Counter(r.state.value for r in store.replies().values())
+    states = ("sent", "queued", "sending", "failed", "render_failed")
     lines.append("replies: " + ", ".join(f"{s} {replies.get(s, 0)}" for s in states))
     lines.extend(_failed_replies(store))
     left = cfg.campaign.deadline - now
@@ -65,7 +67,31 @@ def status(cfg: Config, store: Store, now: datetime) -> StatusReport:
     if last is not None and last["summary"]:
         s = json.loads(last["summary"])
         lines.append(f"last poll: new {s.get('new', 0)}, replies sent {s.get('sent', 0)}")
+    lines.extend(_steps(store, tz))
+    troubles = needs_attention(cfg, store, now)
+    lines.extend(_attention(troubles, tz))
+    if troubles and code == HEALTHY:
+        code = ATTENTION
     return StatusReport(lines, code)
+
+
+def _steps(store: Store, tz: tzinfo) -> list[str]:
+    """Each poll step failing now, since when, with its last error (retried at every poll)."""
+    return [f"step {f.step} FAILING since {f.since.astimezone(tz):%Y-%m-%d %H:%M:%S} ({f.failures} polls):"
+            f" {f.last_error}" for f in store.step_failures()]
+
+
+def _attention(troubles: list[Trouble], tz: tzinfo) -> list[str]:
+    """What needs a person, grouped by kind (the first few of each), oldest first."""
+    if not troubles:
+        return []
+    out = [f"NEEDS A PERSON: {len(troubles)} item(s)"]
+    for kind in dict.fromkeys(t.kind for t in troubles):
+        of_kind = [t for t in troubles if t.kind == kind]
+        out += [f"  {t.line(tz)}" for t in of_kind[:MAX_FAILED_SHOWN]]
+        if len(of_kind) > MAX_FAILED_SHOWN:
+            out.append(f"  ... and {len(of_kind) - MAX_FAILED_SHOWN} more {KIND_TEXT[kind][0]}")
+    return out
 
 
 def _projects(cfg: Config, store: Store) -> list[str]:

@@ -20,12 +20,16 @@ from typing import Any
 from intake.models import (
     Code,
     Finding,
+    NewMessage,
     Outcome,
     ReplyInfo,
     ReplyKind,
     ReplyState,
     StoredAttachment,
     StoredMessage,
+)
+from intake.models import (
+    NewAttachment as NewAttachment,  # re-exported: recorded types live in intake.models
 )
 
 # Every change the ledger shows bumps meta 'revision'. Attachments and findings are only ever inserted with
@@ -165,6 +169,37 @@ MIGRATIONS: list[str] = [
         " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;\n"
         for table, event in (("notices", "INSERT"), ("notices", "UPDATE"))
     ),
+    # poll stages: a step's failure since when (status, alerts); replies owed but not rendered yet (a render
+    # that fails is tried again each poll, the message stays recorded); alerts mailed to staff (one per item);
+    # when a reply was refused for good
+    """
+    CREATE TABLE step_failures (
+        step TEXT PRIMARY KEY,
+        since TEXT NOT NULL,
+        last_at TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        last_error TEXT NOT NULL
+    );
+    CREATE TABLE reply_due (
+        message_id INTEGER PRIMARY KEY REFERENCES messages (id),
+        kind TEXT NOT NULL,
+        since TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE TABLE alerts_sent (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    ALTER TABLE outbox ADD COLUMN failed_at TEXT;
+    """
+    + "".join(
+        f"CREATE TRIGGER reply_due_{event.lower()} AFTER {event} ON reply_due BEGIN"
+        " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;\n"
+        for event in ("INSERT", "UPDATE", "DELETE")
+    ),
 ]
 
 
@@ -178,47 +213,6 @@ def _iso(dt: datetime | None) -> str | None:
 
 def _dt(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
-
-
-@dataclass(frozen=True)
-class NewAttachment:
-    """An attachment ready to be recorded (archived already)."""
-
-    filename: str
-    content_type: str
-    sniffed: str
-    sha256: str
-    size: int
-    path: str
-    kind: str
-    parsed: dict[str, Any] | None = None
-    error_code: str | None = None
-    error_reason: str | None = None
-    container: str | None = None
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    """A message ready to be recorded: everything decided, nothing written yet."""
-
-    folder: str
-    uidvalidity: int
-    uid: int
-    message_id: str | None
-    raw_sha256: str
-    raw_path: str
-    size: int
-    sender: str
-    sender_name: str
-    district: str | None
-    subject: str
-    arrival: datetime
-    outcome: Outcome
-    findings: tuple[Finding, ...] = ()
-    attachments: tuple[NewAttachment, ...] = ()
-    error: str | None = None
-    auto_reasons: tuple[str, ...] = ()
-    source: str = "imap"
 
 
 @dataclass(frozen=True)
@@ -245,6 +239,28 @@ class NewNotice:
     to_addr: str
     reply_message_id: str
     rfc822: bytes
+
+
+@dataclass(frozen=True)
+class ReplyDue:
+    """A reply owed to a recorded message and not rendered yet (``attempts`` renders failed so far)."""
+
+    message_db_id: int
+    kind: ReplyKind
+    since: datetime
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class StepFailure:
+    """A poll step failing since ``since`` (cleared by its next success)."""
+
+    step: str
+    since: datetime
+    last_at: datetime
+    failures: int
+    last_error: str
 
 
 @dataclass(frozen=True)
@@ -446,10 +462,14 @@ class Store:
 
     # -- replies ----------------------------------------------------------
     def replies(self) -> dict[int, ReplyInfo]:
+        """The reply owed to each message: queued, sent, failed …, or not rendered yet (``render_failed``
+        once a render failed, ``queued`` before the first try)."""
         rows = self.db.execute("SELECT message_id, kind, state, sent_at, last_error FROM outbox")
-        return {
-            r[0]: ReplyInfo(r[0], ReplyKind(r[1]), ReplyState(r[2]), _dt(r[3]), r[4]) for r in rows
-        }
+        out = {r[0]: ReplyInfo(r[0], ReplyKind(r[1]), ReplyState(r[2]), _dt(r[3]), r[4]) for r in rows}
+        for due in self.replies_due():
+            state = ReplyState.RENDER_FAILED if due.attempts else ReplyState.QUEUED
+            out[due.message_db_id] = ReplyInfo(due.message_db_id, due.kind, state, None, due.last_error)
+        return out
 
     def outbox(self, states: Sequence[ReplyState]) -> list[OutboxItem]:
         marks = ",".join("?" * len(states))
@@ -470,12 +490,13 @@ class Store:
     ) -> None:
         table = _QUEUES[queue]
         with self.transaction():
+            failed = ", failed_at = CASE WHEN ? = 'failed' THEN ? ELSE failed_at END" if table == "outbox" else ""
             self.db.execute(
                 f"UPDATE {table} SET state = ?, last_error = COALESCE(?, last_error), next_attempt_at = ?,"
-                " attempts = attempts + ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END"
+                f" attempts = attempts + ?, sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END{failed}"
                 " WHERE id = ?",
-                (state.value, error, _iso(next_attempt_at), int(count_attempt), state.value,
-                 _iso(now_utc()), outbox_id),
+                (state.value, error, _iso(next_attempt_at), int(count_attempt), state.value, _iso(now_utc()),
+                 *((state.value, _iso(now_utc())) if failed else ()), outbox_id),
             )
 
     def reply_counts(self) -> dict[str, int]:
@@ -536,6 +557,124 @@ class Store:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
 
+    # -- poll stages (steps, replies owed, attempts, alerts) -----------------
+    def note_attempt(self, folder: str, uidvalidity: int, uid: int) -> int:
+        """Count an attempt at a message before reading it (a kill mid-parse still counts); return the count."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO failures VALUES (?, ?, ?, 1, ?) ON CONFLICT (folder, uidvalidity, uid) "
+                "DO UPDATE SET attempts = attempts + 1",
+                (folder, uidvalidity, uid, INTERRUPTED),
+            )
+        return self.attempts(folder, uidvalidity, uid)[0]
+
+    def attempts(self, folder: str, uidvalidity: int, uid: int) -> tuple[int, str]:
+        """Attempts at a message without a recorded outcome so far, and the last reason."""
+        row = self.db.execute(
+            "SELECT attempts, last_error FROM failures WHERE folder = ? AND uidvalidity = ? AND uid = ?",
+            (folder, uidvalidity, uid),
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, "")
+
+    def note_missing(self, folder: str, uidvalidity: int, uid: int, reason: str) -> None:
+        """Remember a UID the server did not answer for (no attempt counted), so the next poll asks again."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO failures VALUES (?, ?, ?, 0, ?) ON CONFLICT (folder, uidvalidity, uid) "
+                "DO UPDATE SET last_error = excluded.last_error",
+                (folder, uidvalidity, uid, reason),
+            )
+
+    def note_attempt_error(self, folder: str, uidvalidity: int, uid: int, error: str) -> None:
+        """Why the attempt counted by ``note_attempt`` failed."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE failures SET last_error = ? WHERE folder = ? AND uidvalidity = ? AND uid = ?",
+                (error, folder, uidvalidity, uid),
+            )
+
+    def step_failed(self, step: str, error: str, now: datetime) -> datetime:
+        """Record a failing poll step; returns since when it has been failing."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO step_failures VALUES (?, ?, ?, 1, ?) ON CONFLICT (step) DO UPDATE SET"
+                " last_at = excluded.last_at, failures = failures + 1, last_error = excluded.last_error",
+                (step, _iso(now), _iso(now), error),
+            )
+        row = self.db.execute("SELECT since FROM step_failures WHERE step = ?", (step,)).fetchone()
+        return datetime.fromisoformat(row[0])
+
+    def step_ok(self, step: str) -> None:
+        if self.db.execute("SELECT 1 FROM step_failures WHERE step = ?", (step,)).fetchone():
+            with self.transaction():
+                self.db.execute("DELETE FROM step_failures WHERE step = ?", (step,))
+
+    def step_failures(self) -> list[StepFailure]:
+        rows = self.db.execute("SELECT * FROM step_failures ORDER BY since, step")
+        return [StepFailure(r["step"], datetime.fromisoformat(r["since"]), datetime.fromisoformat(r["last_at"]),
+                            r["failures"], r["last_error"]) for r in rows]
+
+    def insert_reply_due(self, message_db_id: int, kind: ReplyKind) -> None:
+        """Note that a message is owed a reply; call inside the message's ``transaction()``."""
+        self.db.execute("INSERT INTO reply_due (message_id, kind, since) VALUES (?, ?, ?)",
+                        (message_db_id, kind.value, _iso(now_utc())))
+
+    def replies_due(self) -> list[ReplyDue]:
+        rows = self.db.execute("SELECT * FROM reply_due ORDER BY message_id")
+        return [ReplyDue(r["message_id"], ReplyKind(r["kind"]), datetime.fromisoformat(r["since"]), r["attempts"],
+                         r["last_error"]) for r in rows]
+
+    def queue_rendered_reply(
+        self, message_db_id: int, kind: ReplyKind, to_addr: str, reply_message_id: str, rfc822: bytes
+    ) -> None:
+        """Move a reply from owed to queued, in one transaction."""
+        with self.transaction():
+            self.insert_reply(message_db_id, kind, to_addr, reply_message_id, rfc822)
+            self.db.execute("DELETE FROM reply_due WHERE message_id = ?", (message_db_id,))
+
+    def reply_render_failed(self, message_db_id: int, error: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE reply_due SET attempts = attempts + 1, last_error = ? WHERE message_id = ?",
+                            (error, message_db_id))
+
+    def failed_replies(self) -> list[sqlite3.Row]:
+        """Replies refused for good: outbox id, message, recipient, reason, since when."""
+        return self.db.execute(
+            "SELECT o.id, o.message_id, o.to_addr, o.last_error, COALESCE(o.failed_at, o.created_at) AS since,"
+            " m.uid, m.folder FROM outbox o JOIN messages m ON m.id = o.message_id WHERE o.state = 'failed'"
+            " ORDER BY o.id"
+        ).fetchall()
+
+    def messages_needing_staff(self) -> list[sqlite3.Row]:
+        """Messages recorded as ``error`` or from an unknown sender, oldest first."""
+        return self.db.execute(
+            "SELECT id, folder, uid, sender, subject, outcome, error, recorded_at FROM messages"
+            " WHERE outcome IN ('error', 'unknown_sender') ORDER BY id"
+        ).fetchall()
+
+    def alerted(self, kind: str) -> tuple[set[str], datetime | None]:
+        """The keys of ``kind`` already mailed to staff, and when the last alert of that kind went out."""
+        rows = self.db.execute("SELECT key, sent_at FROM alerts_sent WHERE kind = ?", (kind,)).fetchall()
+        last = max((datetime.fromisoformat(r[1]) for r in rows), default=None)
+        return {r[0] for r in rows}, last
+
+    def mark_alerted(self, items: Iterable[tuple[str, str]], now: datetime) -> None:
+        with self.transaction():
+            self.db.executemany("INSERT OR REPLACE INTO alerts_sent VALUES (?, ?, ?)",
+                                [(kind, key, _iso(now)) for kind, key in items])
+
+    def copy_to(self, path: Path) -> Store:
+        """A consistent copy of the database at ``path`` (replaced if present), opened."""
+        path.unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target = sqlite3.connect(path)
+        try:
+            self.db.backup(target)
+        finally:
+            target.close()
+        return Store(path)
+
+
     # -- notices to districts (状态变更通知, spec 10.6) -------------------------------
     def insert_notice(
         self, key: str, kind: ReplyKind, to_addr: str, reply_message_id: str, rfc822: bytes, *,
@@ -583,6 +722,9 @@ class Store:
 
 _QUEUES = {"outbox": "outbox", "notices": "notices"}  # set_reply_state's table, never a caller's string in SQL
 UPDATES_KEY = "updates_checked_through"
+
+
+INTERRUPTED = "the process ended while reading this message (killed or crashed)"
 
 
 def _statements(script: str) -> Iterator[str]:

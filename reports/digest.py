@@ -54,10 +54,13 @@ def render_digest(
     tz: tzinfo,
     districts: Sequence[str],
     templates_dir: Path | None = None,
+    attention: Sequence[str] = (),
 ) -> str:
-    """The digest page; ``districts`` orders the rows (config order), ``replies`` are keyed by message id."""
+    """The digest page; ``districts`` orders the rows (config order), ``replies`` are keyed by message id;
+    ``attention`` lists what needs a person (one line each, e.g. a poll step failing since when)."""
     context = digest_context(ledger, messages, replies, campaign=campaign, deadline=deadline, now=now,
                              tz=tz, districts=districts)
+    context["attention"] = list(attention)
     return environment(templates_dir).get_template(TEMPLATE).render(context)
 
 

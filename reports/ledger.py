@@ -223,6 +223,8 @@ def _reply_time(reply: ReplyInfo | None, tz: tzinfo) -> datetime | str | None:
         return ledger_datetime(reply.sent_at, tz)
     if reply.state is ReplyState.FAILED:
         return f"发送失败：{reply.error or '原因不明'}"
+    if reply.state is ReplyState.RENDER_FAILED:  # render_failed: tried again at each poll
+        return f"回复生成失败（render_failed），下次收件时重试：{reply.error or '原因不明'}"
     return REPLY_STATE_TEXT.get(reply.state, "")
 
 

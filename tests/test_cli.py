@@ -33,9 +33,9 @@ def test_check_reports_each_step_and_sends_nothing(imap_account, smtp_server, tm
     r = run("check", "--config", str(path))
     lines = r.stdout.splitlines()
     assert r.returncode == 0, r.stdout + r.stderr
-    assert [line[:4] for line in lines] == ["[ok]"] * 3
+    assert [line[:4] for line in lines] == ["[ok]"] * 4
     assert "with ID" in lines[1] and "'已处理' will be created" in lines[1]
-    assert "nothing sent" in lines[2]
+    assert "nothing sent" in lines[2] and "render a receipt" in lines[3]
     assert smtp_server.messages == []
     assert "已处理" not in imap_account.folders(), "check must not change the mailbox"
     assert imap_account.password not in r.stdout + r.stderr, "secrets are never printed"

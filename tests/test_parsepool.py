@@ -173,13 +173,13 @@ def test_a_poll_over_hostile_mail_records_every_message_with_its_district(imap_a
     message-level UNREADABLE_FILE, never as unknown_sender), and the worker process lives on."""
     from support import make_config, on_time
 
-    from intake import worker as worker_module
     from intake.models import Outcome
+    from intake.poll import fetch
     from intake.store import Store
     from intake.worker import Worker
     from parsers import mail
 
-    monkeypatch.setattr(worker_module, "MAX_MESSAGE_BYTES", 2 * 1024 * 1024)
+    monkeypatch.setattr(fetch, "MAX_MESSAGE_BYTES", 2 * 1024 * 1024)
     sender = b"ylq-ip@example.cn"
     form = (FORMS / "new_lines.pdf").read_bytes()
     bomb_mail = hostile.message_with([("炸弹.pdf", "application/pdf", hostile.pdf_text_bomb(3_000_000)),

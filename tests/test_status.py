@@ -11,7 +11,7 @@ from support import DEADLINE, SENDERS, make_config, on_time
 
 from intake.config import Config
 from intake.models import Outcome, ReplyKind, ReplyState
-from intake.status import HEALTHY, NEVER, STALE, status
+from intake.status import ATTENTION, HEALTHY, NEVER, STALE, status
 from intake.store import NewMessage, Store
 
 
@@ -107,3 +107,35 @@ def test_time_left_to_the_deadline(cfg: Config, store: Store) -> None:
     assert "deadline: 2024-11-08 23:59:59 (2 h 30 min left)" in lines
     lines = status(cfg, store, DEADLINE + timedelta(seconds=1)).lines
     assert "deadline: 2024-11-08 23:59:59 (passed)" in lines
+
+
+def test_what_needs_a_person_is_listed_with_since_when_and_exits_7(cfg: Config, store: Store) -> None:
+    """A message recorded as error, an unknown sender and a step failing for over an hour make status list each
+    with since when and exit ATTENTION; a step failing for minutes is shown but is not yet a person's job."""
+    finished_poll(store)
+    now = datetime.now(UTC)
+    assert status(cfg, store, now).exit_code == HEALTHY
+    store.step_failed("send", "SMTPServerDisconnected: gone", now - timedelta(minutes=10))
+    report = status(cfg, store, now)
+    assert report.exit_code == HEALTHY
+    assert any(x.startswith("step send FAILING since") and "gone" in x for x in report.lines)
+
+    record(store, 1, Outcome.ERROR, reply=False)
+    record(store, 2, Outcome.UNKNOWN_SENDER, reply=False)
+    store.step_failed("mailbox_actions:INBOX", "MailboxError: refused", now - timedelta(hours=2))
+    report = status(cfg, store, now)
+    assert report.exit_code == ATTENTION
+    assert "NEEDS A PERSON: 3 item(s)" in report.lines
+    local = (now - timedelta(hours=2)).astimezone(cfg.campaign.tz)
+    assert f"  poll step failing since {local:%Y-%m-%d %H:%M:%S}: mailbox_actions:INBOX (1 polls):" \
+           " MailboxError: refused" in report.lines
+    assert any(x.startswith("  message recorded as error since") and "UID 1" in x for x in report.lines)
+    assert any(x.startswith("  unknown sender since") and "UID 2" in x for x in report.lines)
+
+
+def test_a_stale_worker_stays_stale_whatever_else_needs_a_person(cfg: Config, store: Store) -> None:
+    """Exit code 5 (stale) wins over 7 (attention): polling itself has stopped."""
+    finished_poll(store)
+    record(store, 1, Outcome.ERROR, reply=False)
+    later = datetime.now(UTC) + timedelta(minutes=3 * cfg.schedule.interval_minutes + 1)
+    assert status(cfg, store, later).exit_code == STALE

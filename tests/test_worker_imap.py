@@ -104,11 +104,12 @@ def test_processed_mail_flagged_seen_and_moved_to_chinese_folder(imap_account, t
 
 
 def test_unread_mail_stays_unread_until_recorded(imap_account, tmp_path: Path) -> None:
-    """Fetching uses BODY.PEEK: a dry run records mail but leaves it unseen and in place."""
+    """Fetching uses BODY.PEEK: a dry run reads the mail but records nothing and leaves it unseen and in place."""
     imap_account.append(plain_mail(1), on_time())
     cfg = config_for(imap_account, tmp_path, processed_folder="已处理")
-    poll(cfg, dry_run=True)
-    assert len(recorded(cfg)) == 1
+    summary = poll(cfg, dry_run=True)
+    assert summary.fetched == 1 and summary.outcomes == {Outcome.UNKNOWN_SENDER: 1}
+    assert recorded(cfg) == []
     flags = imap_account.fetch_flags("INBOX")
     assert len(flags) == 1 and "\\Seen" not in next(iter(flags.values()))
 
@@ -121,7 +122,7 @@ def test_internaldate_decides_lateness_not_the_date_header(imap_account, tmp_pat
     raw2 = compose(sender=SENDERS["云龙区"], subject="材料", arrival=on_time(), message_id="<ontime@x>")
     imap_account.append(raw2, DEADLINE)  # 23:59:59 on 8 Nov counts as on time
     cfg = config_for(imap_account, tmp_path)
-    poll(cfg, dry_run=True)
+    poll(cfg)
     with Store(cfg.paths.data_dir / "intake.db") as store:
         by_id = {m.message_id: m for m in store.messages()}
     assert by_id["<late@x>"].outcome is Outcome.LATE
@@ -134,10 +135,10 @@ def test_uidvalidity_change_neither_reprocesses_nor_skips(imap_account, tmp_path
     for i in range(5):
         imap_account.append(plain_mail(i), on_time())
     cfg = config_for(imap_account, tmp_path)
-    poll(cfg, dry_run=True)
+    poll(cfg)
     imap_account.server.reset_uidvalidity(imap_account.user)
     imap_account.append(plain_mail(99), on_time())
-    summary = poll(cfg, dry_run=True)
+    summary = poll(cfg)
     assert summary.remapped == 5 and summary.outcomes == {Outcome.UNKNOWN_SENDER: 1}
     rows = recorded(cfg)
     assert len(rows) == 6
@@ -168,13 +169,13 @@ def test_broken_message_is_retried_then_recorded_as_error(imap_account, tmp_path
     blocker.write_text("a file where the archive needs a folder")  # the archive write fails for this message
     outcomes = []
     for _ in range(3):
-        s = poll(cfg, dry_run=True)
+        s = poll(cfg)
         outcomes.append(dict(s.outcomes))
     rows = dict(recorded(cfg))
     assert sorted(rows.values()) == [Outcome.ERROR, Outcome.UNKNOWN_SENDER]
     assert outcomes[0] == {Outcome.UNKNOWN_SENDER: 1} and outcomes[1] == {}
     assert outcomes[2] == {Outcome.ERROR: 1}
-    assert poll(cfg, dry_run=True).new == 0
+    assert poll(cfg).new == 0
 
 
 def test_idle_poll_leaves_ledger_alone_until_something_changes(imap_account, tmp_path: Path) -> None:
