@@ -124,12 +124,12 @@ def run_poll(config: Path) -> dict:
     sampler.start()
     started = time.monotonic()
     with Store(cfg.paths.data_dir / "intake.db") as store:
-        worker = Worker(cfg, store, dry_run=True)
+        worker = Worker(cfg, store)  # replies fail to send (no SMTP server): they wait, as they would
         summary = worker.poll()
         messages = store.messages()
     seconds = time.monotonic() - started
     done.set()
-    stats = worker.parsers.stats
+    stats = worker.ctx.parsers.stats
     return {
         "worker_peak_kb": _vm_hwm(),
         "seconds": seconds,
@@ -178,7 +178,8 @@ def main() -> int:
             os.environ["BENCH_IMAP_PW"] = password
             deliver(dovecot, user, [(raw, on_time(5)) for _, raw in labelled])
             cfg = make_config(Path(tmp) / "var", imap={"host": dovecot.host, "port": dovecot.port, "user": user,
-                                                        "password_env": "BENCH_IMAP_PW"})
+                                                        "password_env": "BENCH_IMAP_PW"},
+                              smtp={"host": "127.0.0.1", "port": 9})
             config = Path(tmp) / "config.toml"
             config.write_text(config_toml(cfg), encoding="utf-8")
             del labelled[:]  # nothing of the generator is in the poll's process anyway
