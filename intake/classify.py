@@ -45,7 +45,9 @@ def message_findings(
     if outcome not in PARSED:
         return ()
     found: list[Finding] = []
-    if not attachments and not parts.cloud_links and outcome is Outcome.PROCESSED:  # a stranger's note is no problem
+    # A stranger's note without files is no problem; nor is a message whose body could not be read (said below).
+    unread = any(p.code == Code.UNREADABLE_FILE and not p.filename for p in parts.problems)
+    if not attachments and not parts.cloud_links and not unread and outcome is Outcome.PROCESSED:
         found.append(Finding.of(Code.NO_ATTACHMENTS, "邮件中没有附件，请将申报汇总表和申报书作为附件发送。"))
     if parts.cloud_links:
         found.append(Finding.of(

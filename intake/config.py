@@ -97,6 +97,10 @@ SCHEMA: dict[str, list[Key]] = {
         ("report_to", "list[str]", False, [], "staff addresses that get the daily digest; empty: none"),
         ("report_hour", int, False, 8, "local hour after which the daily digest is sent"),
     ],
+    "parsing": [
+        ("child_memory_mb", int, False, 1024, "address space of each document-parser child process (MB)"),
+        ("file_timeout_seconds", int, False, 60, "wall-clock limit for reading one file; a slower parse is stopped"),
+    ],
 }
 DISTRICT_SCHEMA: list[Key] = [
     ("name", str, True, None, "district name as shown in the ledger, e.g. 云龙区"),
@@ -105,7 +109,7 @@ DISTRICT_SCHEMA: list[Key] = [
     ("quota", int, True, None, "projects this district may put forward"),
     ("short_name", str, False, "", "name used in 受理编号; empty: the name without 区/县/市"),
 ]
-OPTIONAL_TABLES = {"rules", "staff"}
+OPTIONAL_TABLES = {"rules", "staff", "parsing"}
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,14 @@ class StaffConfig:
 
 
 @dataclass(frozen=True)
+class ParsingConfig:
+    """Limits of the document-parser children (intake/parsepool.py)."""
+
+    child_memory_mb: int = 1024
+    file_timeout_seconds: int = 60
+
+
+@dataclass(frozen=True)
 class DistrictConfig:
     name: str
     senders: list[str]
@@ -231,6 +243,7 @@ class Config:
     staff: StaffConfig
     districts: list[DistrictConfig]
     source: Path | None = None
+    parsing: ParsingConfig = field(default_factory=ParsingConfig)
 
     def district_for(self, address: str) -> DistrictConfig | None:
         """The district that sends from ``address`` (case-insensitive), if any."""
@@ -388,6 +401,10 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
         _address(a, "staff.report_to", display_name=True)
     if not 0 <= tables["staff"]["report_hour"] <= 23:
         raise ConfigError("staff.report_hour: must be an hour from 0 to 23")
+    if tables["parsing"]["child_memory_mb"] < 512:
+        raise ConfigError("parsing.child_memory_mb: must be at least 512")
+    if tables["parsing"]["file_timeout_seconds"] < 1:
+        raise ConfigError("parsing.file_timeout_seconds: must be at least 1")
     return Config(
         mailbox=MailboxConfig(**mb),
         smtp=SmtpConfig(**sm),
@@ -397,6 +414,7 @@ def parse_config(raw: dict[str, Any], base: Path, need_secrets: bool = True) -> 
         rules=RulesConfig(**rules),
         staff=StaffConfig(**tables["staff"]),
         districts=districts,
+        parsing=ParsingConfig(**tables["parsing"]),
     )
 
 

@@ -405,6 +405,17 @@ class Mailbox:
         """Whether ``folder`` holds a message with this Message-ID (the reply's proof of sending)."""
         return self.find_replies(folder, message_id=message_id)
 
+    def headers(self, uids: Sequence[int], limit: int = 1024 * 1024) -> dict[int, bytes]:
+        """The header block of each UID (``BODY.PEEK[HEADER]``, at most ``limit`` bytes each, not marked seen):
+        enough to know the sender of a message too big to fetch whole."""
+        out: dict[int, bytes] = {}
+        for batch in _chunks(uids, 50):
+            for uid, items in self._fetch(batch, f"(UID BODY.PEEK[HEADER]<0.{limit}>)").items():
+                header = next((v for k, v in items.items() if k.startswith("BODY[")), None)
+                if isinstance(header, bytes):
+                    out[uid] = header
+        return out
+
 
 def _meta_from(uid: int, items: dict | None) -> tuple[MessageMeta | None, str]:
     """A ``MessageMeta`` from one UID's FETCH items, or ``None`` and why not."""

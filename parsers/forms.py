@@ -174,8 +174,8 @@ def _scanned_form(data: bytes, filename: str, scanned: ScannedFormError) -> Appl
     try:
         pages = (list(map(_mend_labels, items)) for items in ocr.document_pages(data, "pdf", SCAN_OCR_PAGES))
         pages_read = _read(reader, pages, ocr=True)
-    except Exception as e:  # the engine on a hostile image: the scan stays a scan
-        raise scanned from e
+    except Exception:  # noqa: BLE001 - OCR that fails (a hostile image, the child's memory limit): a scan as before
+        raise scanned from None
     document = reader.document(filename, pages_read)
     if document is None:
         raise scanned

@@ -31,6 +31,8 @@ import base64
 import binascii
 import codecs
 import email
+import email.feedparser
+import email.parser
 import email.policy
 import email.utils
 import html
@@ -48,11 +50,15 @@ from parsers.types import Attachment, MailParts, Problem
 
 MAX_MESSAGE_BYTES = 60 * 1024 * 1024
 MAX_PARTS = 1000
+MAX_ID = 500  # characters of a Message-ID kept
 ARCHIVES = {"zip", "rar", "7z"}
 
 UNREADABLE = "UNREADABLE_FILE"
 CLOUD = "CLOUD_ATTACHMENT"
 UNPARSEABLE = "邮件格式无法解析，附件未能读取，请重新发送"  # the last resort's reason
+DEEP = "邮件结构异常（MIME 层级嵌套过深），附件未能读取，请将文件直接作为附件重新发送"
+MAX_HEADER_BYTES = 1024 * 1024  # the header block read when the body is not
+FEED_BYTES = 64 * 1024
 
 
 class _TooManyParts(Exception):
@@ -60,18 +66,46 @@ class _TooManyParts(Exception):
 
 
 def parse_mail(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> MailParts:
-    """The parts of a raw RFC 5322 message that the intake needs. Never raises."""
+    """The parts of a raw RFC 5322 message that the intake needs. Never raises.
+
+    When the body cannot be taken apart (MIME nested too deep for the parser, or any other
+    failure), the header block is read alone, so the sender is still known, with one
+    message-level problem naming what went wrong.
+    """
     try:
         return _parse(raw, limits)
+    except RecursionError:
+        return _fallback(raw, DEEP)
     except Exception:  # noqa: BLE001 - the last line of defence: a message must never stop a poll
-        return _empty(Problem(UNREADABLE, "", UNPARSEABLE))
+        return _fallback(raw, UNPARSEABLE)
+
+
+def parts_from_headers(head: bytes, reason: str) -> MailParts:
+    """A message known by its header block alone (e.g. fetched with BODY.PEEK[HEADER] because the whole
+    message is over the size limit): sender, subject, ids and automatic-mail signs, no attachments, and one
+    message-level ``UNREADABLE_FILE`` problem with ``reason``. Never raises."""
+    return _fallback(head, reason)
+
+
+def oversize_reason(size: int, limit: int) -> str:
+    """What a district is told about a message too big to fetch."""
+    mb = 1024 * 1024
+    return f"邮件大小约{-(-size // mb)} MB，超过{limit // mb} MB的接收上限，附件未能读取，请压缩或分开发送"
+
+
+def _fallback(raw: bytes, reason: str) -> MailParts:
+    problem = (Problem(UNREADABLE, "", reason),)
+    try:
+        return _with_headers(_headers_only(raw), (), problem, ())
+    except Exception:  # noqa: BLE001 - not even the header block reads
+        return _empty(problem[0])
 
 
 def _parse(raw: bytes, limits: Limits) -> MailParts:
     if len(raw) > MAX_MESSAGE_BYTES:
         reason = f"邮件超过{MAX_MESSAGE_BYTES // (1024 * 1024)} MB，未读取附件，请分开发送"
         return _with_headers(_headers_only(raw), (), (Problem(UNREADABLE, "", reason),), ())
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    msg = _message(raw)
     try:
         parts = list(_walk(msg))
     except _TooManyParts:
@@ -82,6 +116,16 @@ def _parse(raw: bytes, limits: Limits) -> MailParts:
     if links:
         problems.append(Problem(CLOUD, "", f"邮件正文含{len(links)}个“超大附件”下载链接，需工作人员手动下载"))
     return _with_headers(msg, tuple(attachments), tuple(problems), links)
+
+
+def _message(raw: bytes) -> Message:
+    """The message parsed (``compat32``), fed in slices: ``email.message_from_bytes`` would hold the whole
+    message a second and a third time (as text, and in a StringIO at four bytes a character)."""
+    parser = email.feedparser.BytesFeedParser(policy=email.policy.compat32)
+    view = memoryview(raw)
+    for start in range(0, len(raw), FEED_BYTES):
+        parser.feed(view[start : start + FEED_BYTES].tobytes())
+    return parser.close()
 
 
 def _with_headers(
@@ -106,10 +150,10 @@ def _empty(problem: Problem) -> MailParts:
 
 
 def _headers_only(raw: bytes) -> Message:
-    """The header block alone, for a message too big to take apart."""
-    end = re.search(rb"\r?\n\r?\n", raw[: 1024 * 1024])
-    head = raw[: end.end()] if end else raw[: 1024 * 1024]
-    return email.message_from_bytes(head, policy=email.policy.compat32)
+    """The header block alone (at most ``MAX_HEADER_BYTES``), for a message too big or too odd to take apart."""
+    end = re.search(rb"\r?\n\r?\n", raw[:MAX_HEADER_BYTES])
+    head = raw[: end.end()] if end else raw[:MAX_HEADER_BYTES]
+    return email.parser.BytesParser(policy=email.policy.compat32).parsebytes(head, headersonly=True)
 
 
 def _unfold(value: str) -> str:
@@ -294,20 +338,29 @@ def sender(msg: Message) -> tuple[str, str]:
 
 
 def _message_id(msg: Message) -> str | None:
-    value = re.sub(r"\s+", "", raw_header(msg, "message-id") or "")
-    return decode_text(value) or None
+    """The Message-ID with every space and control character removed, also ones inside encoded-words
+    (an encoded CR/LF must never reach a reply's In-Reply-To); None when nothing is left."""
+    value = decode_text(re.sub(r"\s+", "", raw_header(msg, "message-id") or ""))
+    value = "".join(c for c in value if not c.isspace() and unicodedata.category(c)[0] not in "CZ")
+    return value[:MAX_ID] or None
 
 
 # -- automatic mail -----------------------------------------------------------
 
-_PRESENT = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")
+# Spec section 2, exactly: these and nothing else (List-Unsubscribe, X-Auto-Response-Suppress and the
+# other List-* headers are added to people's mail by gateways and clients; they are no sign).
+_PRESENT = {"x-autoreply", "x-autorespond", "list-id"}
+_PRECEDENCE = {"bulk", "junk", "list"}
 _ROBOTS = {"mailer-daemon", "postmaster"}
 
 
 def auto_reasons(msg: Message) -> tuple[str, ...]:
-    """Why this message looks automatic (spec section 2); empty when written by a person."""
-    headers = [(k, _unfold(v).strip()) for k, v in msg.raw_items()]
-    reasons = [r for k, v in headers if (r := _header_reason(k, v))]
+    """Why this message looks automatic (spec section 2); empty when written by a person.
+
+    Also a ``multipart/report`` (a delivery or read report, RFC 6522): a bounce is automatic mail
+    whoever sends it (spec section 5), even from a server that sets none of the headers.
+    """
+    reasons = [r for k, v in msg.raw_items() if (r := _header_reason(k, v))]
     local = sender(msg)[1].partition("@")[0]
     if local in _ROBOTS:
         reasons.append(f"sender is {local.upper() if local == 'mailer-daemon' else local}")
@@ -317,18 +370,21 @@ def auto_reasons(msg: Message) -> tuple[str, ...]:
     return tuple(dict.fromkeys(reasons))
 
 
-def _header_reason(key: str, value: str) -> str | None:
-    name, low = key.strip().lower(), value.lower()
+def _header_reason(key: str, raw_value: str) -> str | None:
+    """The reason one header field gives, or None. Cheap for the fields that are no sign."""
+    name = key.strip().lower()
+    if name not in _PRESENT and name not in ("auto-submitted", "precedence", "return-path"):
+        return None
+    value = _unfold(raw_value).strip()
+    low = value.lower()
     shown = f"{key.strip()}: {decode_text(value)[:80]}"
-    if name == "auto-submitted" and low.split("(")[0].strip() not in ("no", ""):
-        return shown
-    if name == "precedence" and low in ("bulk", "junk", "list"):
-        return shown
-    if name in (h.lower() for h in _PRESENT) or name.startswith("list-"):
-        return shown
-    if name == "return-path" and re.fullmatch(r"<\s*>", value):
-        return "Return-Path: <>"
-    return None
+    if name == "auto-submitted":
+        return shown if low.split("(")[0].strip() not in ("no", "") else None
+    if name == "precedence":
+        return shown if low.split("(")[0].strip() in _PRECEDENCE else None
+    if name == "return-path":
+        return "Return-Path: <>" if re.fullmatch(r"<\s*>", value) else None
+    return shown
 
 
 # -- walking the MIME tree ------------------------------------------------------
@@ -365,7 +421,7 @@ def _decoded_message(wrapped: Message, cte: str) -> Message:
         data = base64.b64decode(encoded) if cte == "base64" else binascii.a2b_qp(encoded)
     except (ValueError, TypeError, LookupError):  # binascii.Error and UnicodeError are ValueErrors
         return wrapped
-    return email.message_from_bytes(data, policy=email.policy.compat32)
+    return _message(data)
 
 
 def content_type(part: Message) -> str:
@@ -413,6 +469,13 @@ def _attachment(part: Message, number: int) -> Attachment:
 def _payload(part: Message) -> bytes:
     if part.is_multipart():
         return b""
+    payload = part.get_payload()
+    cte = _unfold(raw_header(part, "content-transfer-encoding") or "").strip().lower()
+    if cte == "base64" and isinstance(payload, str) and payload.isascii():
+        try:  # straight from the text: no ASCII copy of the whole part first (as get_payload(decode=True) makes)
+            return binascii.a2b_base64(payload)
+        except (binascii.Error, ValueError):
+            pass  # the email package's forgiving decoder below
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
 

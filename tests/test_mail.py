@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import hostile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -178,3 +179,134 @@ def test_random_bytes_never_raise(raw: bytes):
 def test_display_names_are_safe_and_never_empty(name, sniffed, ctype, expected):
     """Directories and control characters are stripped; an empty result becomes 附件N with an extension."""
     assert mail.display_name(name, 3, sniffed, ctype) == expected
+
+
+# -- automatic mail: spec section 2, one case per header, both directions ------------------------
+
+AUTO_SIGNS = [
+    "Auto-Submitted: auto-replied", "Auto-Submitted: auto-generated", "Precedence: bulk", "Precedence: junk",
+    "Precedence: list", "Precedence: BULK", "X-Autoreply: yes", "X-Autorespond: on vacation",
+    "List-Id: <news.example.cn>", "Return-Path: <>",
+]
+NOT_SIGNS = [
+    "Auto-Submitted: no", "Auto-Submitted: No (a person)", "Precedence: normal", "Precedence: first-class",
+    "List-Unsubscribe: <mailto:leave@example.cn>", "List-Post: <mailto:list@example.cn>",
+    "List-Help: <https://example.cn/help>", "List-Archive: <https://example.cn/archive>",
+    "X-Auto-Response-Suppress: All", "X-Auto-Response-Suppress: DR, OOF, AutoReply",
+    "Return-Path: <ylq-ip@example.cn>",
+]
+
+
+@pytest.mark.parametrize("header", AUTO_SIGNS)
+def test_each_spec_sign_makes_mail_automatic(header: str):
+    """Each header of spec section 2 alone makes a district's message automatic, the reason naming it."""
+    parts = parse_mail(f"From: ylq-ip@example.cn\r\n{header}\r\nSubject: s\r\n\r\nhi".encode())
+    assert len(parts.auto_reasons) == 1 and parts.auto_reasons[0].split(":")[0] == header.split(":")[0]
+
+
+@pytest.mark.parametrize("header", NOT_SIGNS)
+def test_headers_the_spec_does_not_list_leave_mail_personal(header: str):
+    """List-Unsubscribe and the other List-* headers, X-Auto-Response-Suppress, Auto-Submitted: no and an ordinary
+    Precedence or Return-Path do not make a district's real submission automatic."""
+    parts = parse_mail(f"From: ylq-ip@example.cn\r\n{header}\r\nSubject: s\r\n\r\nhi".encode())
+    assert parts.auto_reasons == ()
+
+
+@pytest.mark.parametrize(("sender", "automatic"), [
+    ("MAILER-DAEMON@163.com", True), ("Mail Delivery <mailer-daemon@qq.com>", True), ("postmaster@example.cn", True),
+    ("daemon@example.cn", False), ("postmaster-office@example.cn", False), ("ylq-ip@example.cn", False),
+])
+def test_robot_senders_are_automatic(sender: str, automatic: bool):
+    """MAILER-DAEMON@ and postmaster@ senders are automatic mail; look-alike addresses are not."""
+    assert bool(parse_mail(f"From: {sender}\r\nSubject: s\r\n\r\nhi".encode()).auto_reasons) is automatic
+
+
+def test_district_submission_through_a_list_gateway_is_processed():
+    """A district's real submission that a gateway stamped with List-Unsubscribe and Outlook with
+    X-Auto-Response-Suppress is classified as a submission, not auto_reply."""
+    from datetime import UTC, datetime
+
+    from intake.classify import classify
+    from intake.models import Outcome
+
+    raw = (b"From: ylq-ip@example.cn\r\nList-Unsubscribe: <mailto:u@example.cn>\r\nList-Post: NO\r\n"
+           b"X-Auto-Response-Suppress: All\r\nSubject: s\r\n\r\nhi")
+    when = datetime(2024, 11, 5, tzinfo=UTC)
+    assert classify(parse_mail(raw), "云龙区", when, datetime(2024, 11, 8, tzinfo=UTC), False) is Outcome.PROCESSED
+
+
+# -- hostile MIME ---------------------------------------------------------------------------------
+
+
+def test_deeply_nested_multiparts_keep_the_sender_and_say_why():
+    """1,000 nested multiparts: the body is not read, but the headers are (district known), with one
+    message-level UNREADABLE_FILE naming the nesting."""
+    parts = parse_mail(hostile.nested_multipart(1000))
+    assert (parts.from_addr, parts.subject, parts.message_id) == ("ylq-ip@example.cn", "申报材料", "<deep@example.cn>")
+    assert parts.attachments == ()
+    assert [(p.code, p.reason) for p in parts.problems] == [("UNREADABLE_FILE", mail.DEEP)]
+
+
+def test_deep_nesting_becomes_a_message_finding_for_the_district():
+    """The nesting problem reaches the district as a message-level UNREADABLE_FILE finding."""
+    from intake.classify import message_findings
+    from intake.models import Outcome
+
+    findings = message_findings(Outcome.PROCESSED, parse_mail(hostile.nested_multipart(1000)), [])
+    assert [(f.code, f.message) for f in findings if f.code == "UNREADABLE_FILE"] == [("UNREADABLE_FILE", mail.DEEP)]
+
+
+def test_twenty_thousand_headers_are_read():
+    """20,000 header fields before From: the sender, subject and id are still found (in bounded work: one pass
+    per header looked up; the benchmark measures the time)."""
+    parts = parse_mail(hostile.many_headers(20_000))
+    assert (parts.from_addr, parts.message_id, parts.problems) == ("ylq-ip@example.cn", "<many@example.cn>", ())
+
+
+@pytest.mark.parametrize("value", [
+    "=?utf-8?q?<a=0D=0Ab@example.cn>?=", "=?utf-8?b?PGENCmJAZXhhbXBsZS5jbj4=?=", "<a\r\n b@example.cn>",
+    "<a\tb@example.cn>", "=?utf-8?q?<a=00=1Bb=E2=80=8B@example.cn>?=",
+])
+def test_message_id_with_encoded_line_breaks_is_cleaned(value: str):
+    """A Message-ID carrying CR/LF, tabs, NUL or invisible characters (raw or inside an encoded-word) is
+    cleaned, and the message still parses."""
+    parts = parse_mail(f"From: ylq-ip@example.cn\r\nMessage-ID: {value}\r\nSubject: s\r\n\r\nhi".encode())
+    assert parts.message_id == "<ab@example.cn>" and parts.from_addr == "ylq-ip@example.cn"
+
+
+def test_message_id_of_only_junk_is_none():
+    """A Message-ID that is nothing but line breaks and spaces is no id at all."""
+    assert parse_mail(b"From: a@b.cn\r\nMessage-ID: =?utf-8?q?=0D=0A_?=\r\n\r\nx").message_id is None
+
+
+def test_headers_alone_make_parts_with_the_reason():
+    """parts_from_headers: the sender, subject, id and automatic signs of a header block, no attachments, one
+    message-level problem with the reason given."""
+    head = (b"From: =?gbk?b?1MbB+sf4?= <YLQ-IP@example.cn>\r\nSubject: =?utf-8?b?55Sz5oql5p2Q5paZ?=\r\n"
+            b"Message-ID: <big@example.cn>\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n")
+    reason = mail.oversize_reason(90 * 1024 * 1024 + 1, 80 * 1024 * 1024)
+    parts = mail.parts_from_headers(head, reason)
+    assert (parts.from_addr, parts.from_name, parts.subject, parts.message_id) == (
+        "ylq-ip@example.cn", "云龙区", "申报材料", "<big@example.cn>")
+    assert parts.attachments == () and parts.auto_reasons == ()
+    assert [(p.code, p.reason) for p in parts.problems] == [("UNREADABLE_FILE", reason)]
+    assert "91 MB" in reason and "80 MB" in reason
+
+
+def test_headers_of_an_oversize_message_come_from_the_server(imap_account):
+    """Mailbox.headers fetches each message's header block alone (BODY.PEEK[HEADER], not marked seen), so a
+    message too big to fetch is still known by its sender."""
+    from support import on_time
+
+    from intake.mailbox import Mailbox
+
+    big = hostile.message_with([("汇总表.xlsx", "application/octet-stream", b"x" * 3_000_000)], subject=b"big")
+    imap_account.append_many([(big, on_time()), (hostile.many_headers(20_000), on_time())])
+    with Mailbox(imap_account.mailbox_config()) as mb:
+        uids = mb.uids_from(1)
+        heads = mb.headers(uids)
+    assert sorted(heads) == uids
+    parts = [mail.parts_from_headers(heads[u], "x") for u in uids]
+    assert [p.from_addr for p in parts] == ["ylq-ip@example.cn"] * 2
+    assert len(heads[uids[0]]) < 1000 and heads[uids[0]].endswith(b"\r\n\r\n")
+    assert all("\\Seen" not in f for f in imap_account.server.fetch_flags(imap_account.user).values())

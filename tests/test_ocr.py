@@ -18,7 +18,7 @@ from make_scan_data import scan_pdf
 
 from intake.merge import build_ledger
 from intake.models import Code, Severity, Status
-from intake.poll.record import _read_document
+from intake.parsepool import read_document as _read_document
 from parsers import forms, ocr
 from parsers.documents import parse_document
 from parsers.types import ApplicationForm, ScannedFormError

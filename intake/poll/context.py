@@ -9,6 +9,7 @@ from datetime import datetime
 from intake.archive import Archive
 from intake.config import Config, SmtpConfig
 from intake.mailer import Mailer
+from intake.parsepool import ParserPool
 from intake.store import Store, now_utc
 
 MailerFactory = Callable[[SmtpConfig], Mailer]
@@ -24,7 +25,9 @@ class PollContext:
     clock: Callable[[], datetime] = now_utc
     mailer_factory: MailerFactory = Mailer
     dry_run: bool = False
+    parsers: ParserPool | None = None  # documents are read in its children (started when needed)
 
     @classmethod
     def of(cls, cfg: Config, store: Store, **kw: object) -> PollContext:
-        return cls(cfg, store, Archive(cfg.paths.data_dir), **kw)  # type: ignore[arg-type]
+        pool = ParserPool(memory_mb=cfg.parsing.child_memory_mb, timeout=cfg.parsing.file_timeout_seconds)
+        return cls(cfg, store, Archive(cfg.paths.data_dir), **{"parsers": pool, **kw})  # type: ignore[arg-type]

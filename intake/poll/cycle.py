@@ -16,6 +16,7 @@ flagged or moved, and what would be sent is logged.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import time
@@ -27,8 +28,8 @@ from typing import Any, TypeVar
 from intake.changes import queue_update_notices
 from intake.config import Config
 from intake.errors import MailboxError
-from intake.mailbox import Mailbox
-from intake.models import Outcome, ReplyState
+from intake.mailbox import FetchedMessage, Mailbox
+from intake.models import ReplyState
 from intake.poll import alerts, fetch, mailbox_actions, outputs, record, reply, resolve, send
 from intake.poll.context import PollContext
 
@@ -144,15 +145,18 @@ def _intake(ctx: PollContext, mb: Mailbox, folder: str, summary: PollSummary) ->
     new = fetch.new_mail(ctx, mb, folder)
     summary.new += new.count
     summary.remapped += new.remapped
-    for meta in new.too_big:
-        record.record_error(ctx, meta, folder, new.uidvalidity,
-                            f"message of {meta.size} bytes exceeds {fetch.MAX_MESSAGE_BYTES}")
-        summary.outcomes[Outcome.ERROR] += 1
-    for fetched in new.bodies:
-        result = record.record_one(ctx, fetched, folder, new.uidvalidity)
-        if result.outcome is not None:
-            summary.outcomes[result.outcome] += 1
-        summary.retried_later += result.retry_later
+    # A message over the size limit is recorded from its header block alone: its district is known and told.
+    heads = mb.headers([m.uid for m in new.too_big]) if new.too_big else {}
+    too_big = (FetchedMessage(m.uid, m.internaldate, m.size, heads.get(m.uid, b"")) for m in new.too_big)
+    try:
+        for fetched in itertools.chain(too_big, new.bodies):
+            result = record.record_one(ctx, fetched, folder, new.uidvalidity)
+            if result.outcome is not None:
+                summary.outcomes[result.outcome] += 1
+            summary.retried_later += result.retry_later
+    finally:
+        if ctx.parsers is not None:
+            ctx.parsers.close()  # the parser children end with the folder's mail
 
 
 def _step(ctx: PollContext, summary: PollSummary, name: str, run: Callable[[], T], default: Any = None) -> T:

@@ -23,10 +23,11 @@ from intake.errors import MailboxError
 from intake.failpoints import failpoint
 from intake.mailbox import FetchedMessage, MessageMeta
 from intake.models import NewAttachment, NewMessage, Outcome, ReplyKind, StoredMessage
+from intake.parsepool import ParserPool, read_document
+from intake.poll import fetch
 from intake.poll.context import PollContext
-from parsers.documents import parse_document
-from parsers.mail import parse_mail
-from parsers.types import DocKind, MailParts, ParseError
+from parsers.mail import oversize_reason, parse_mail, parts_from_headers
+from parsers.types import DocKind, MailParts
 
 log = logging.getLogger("intake")
 
@@ -81,7 +82,9 @@ def record_message(
 
     ``None`` when it is a message already recorded that the server renumbered (re-attached instead).
     """
-    parts = parse_mail(fetched.raw)
+    oversize = fetched.size > fetch.MAX_MESSAGE_BYTES  # fetched as its header block alone (see cycle._intake)
+    parts = (parts_from_headers(fetched.raw, oversize_reason(fetched.size, fetch.MAX_MESSAGE_BYTES)) if oversize
+             else parse_mail(fetched.raw))
     digest, raw_path = ctx.archive.put(fetched.raw, "eml")
     earlier = ctx.store.find_earlier(parts.message_id, digest)
     if earlier is not None and earlier["folder"] == folder and earlier["uidvalidity"] != validity:
@@ -95,7 +98,7 @@ def record_message(
     arrival_text = fetched.internaldate.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M:%S")
     new = NewMessage(
         folder=folder, uidvalidity=validity, uid=fetched.uid, message_id=parts.message_id,
-        raw_sha256=digest, raw_path=raw_path, size=len(fetched.raw), sender=parts.from_addr,
+        raw_sha256=digest, raw_path=raw_path, size=max(fetched.size, len(fetched.raw)), sender=parts.from_addr,
         sender_name=parts.from_name, district=district.name if district else None, subject=parts.subject,
         arrival=fetched.internaldate, outcome=outcome,
         findings=message_findings(outcome, parts, attachments, arrival_text, campaign=campaign),
@@ -132,14 +135,18 @@ def record_error(
     log.error("%s uid=%s recorded as error: %s", folder, meta.uid, reason)
 
 
-def read_documents(files: Sequence[tuple[bytes, str, str]]) -> list[dict[str, Any]]:
+def read_documents(files: Sequence[tuple[bytes, str, str]], pool: ParserPool | None = None) -> list[dict[str, Any]]:
     """What the parsers make of each ``(data, filename, sniffed type)``, as attachment columns. Never raises.
 
-    The one seam for document reading: a process pool with memory and time limits replaces this body.
+    The one seam for document reading: with ``pool`` (a poll's), each file is read in a child process with
+    memory and time limits, so a bomb is ``UNREADABLE_FILE`` for that file (intake/parsepool.py); without,
+    in this process.
     """
     if files:
         failpoint("reading_documents")  # tests: a parser that kills the process
-    return [_read_document(data, filename, sniffed) for data, filename, sniffed in files]
+    if pool is not None:
+        return pool.read_many(files)
+    return [read_document(data, filename, sniffed) for data, filename, sniffed in files]
 
 
 def _attachments(ctx: PollContext, parts: MailParts, outcome: Outcome) -> list[NewAttachment]:
@@ -163,24 +170,9 @@ def _attachments(ctx: PollContext, parts: MailParts, outcome: Outcome) -> list[N
         rows.append(row)
     files = [(parts.attachments[i].data, parts.attachments[i].filename, parts.attachments[i].sniffed)
              for i in to_read]
-    for i, columns in zip(to_read, read_documents(files), strict=True):
+    for i, columns in zip(to_read, read_documents(files, ctx.parsers), strict=True):
         rows[i].update(columns)
     return [NewAttachment(**row) for row in rows]
-
-
-def _read_document(data: bytes, filename: str, sniffed: str) -> dict[str, Any]:
-    try:
-        doc = parse_document(data, filename, sniffed)
-    except ParseError as e:
-        seal = getattr(e, "seal", None)  # a scan keeps what the seal check saw (ledger column 盖章)
-        return {"kind": "error", "error_code": e.code, "error_reason": e.reason,
-                **({"parsed": {"seal": seal}} if seal is not None else {})}
-    except Exception as e:  # a parser bug must not lose the message (logged)
-        log.exception("parser failed on %s", filename)
-        return {"kind": "error", "error_code": "UNREADABLE_FILE", "error_reason": f"文件无法解析（{type(e).__name__}）"}
-    if doc is None:
-        return {"kind": DocKind.UNRECOGNIZED}
-    return {"kind": doc.kind, "parsed": doc.to_dict()}
 
 
 def _described(raw: bytes) -> tuple[str, str, str, str | None]:
