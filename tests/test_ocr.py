@@ -187,3 +187,15 @@ def test_ocr_tells_what_a_scan_is_by_its_content(document: str, kind: str) -> No
     doc = parse_document(data, f"{fields['牵头申报单位']}申报书.pdf", "pdf")
     assert doc is not None and doc.kind == kind and doc.source == "ocr"
     assert doc.applicant == fields["牵头申报单位"]
+
+
+def test_ocr_runs_in_a_parser_child_within_its_default_limits() -> None:
+    """A scan sent through the parser pool (default address-space limit and deadline) comes back
+    read by OCR in the child, with its seal."""
+    from intake.parsepool import ParserPool
+
+    with ParserPool(1) as pool:
+        result = pool.read((SCANS / "table_200dpi_seal.pdf").read_bytes(), "扫描件.pdf", "pdf")
+    assert result["kind"] == "application_form"
+    assert result["parsed"]["source"] == "ocr" and result["parsed"]["seal"] is True
+    assert result["parsed"]["fields"]["统一社会信用代码"] == "91320300000104729L"
