@@ -98,7 +98,7 @@ SCHEMA: dict[str, list[Key]] = {
         ("report_hour", int, False, 8, "local hour after which the daily digest is sent"),
     ],
     "parsing": [
-        ("child_memory_mb", int, False, 1024, "address space of each document-parser child process (MB)"),
+        ("child_memory_mb", int, False, 1536, "address space of each document-parser child process (MB)"),
         ("file_timeout_seconds", int, False, 60, "wall-clock limit for reading one file; a slower parse is stopped"),
     ],
 }
@@ -211,7 +211,7 @@ class StaffConfig:
 class ParsingConfig:
     """Limits of the document-parser children (intake/parsepool.py)."""
 
-    child_memory_mb: int = 1024
+    child_memory_mb: int = 1536
     file_timeout_seconds: int = 60
 
 

@@ -53,7 +53,7 @@ from typing import Any
 
 log = logging.getLogger("intake")
 
-CHILD_MEMORY_MB = 1024  # address space of one parser child; a normal 10-page form needs < 150 MB
+CHILD_MEMORY_MB = 1536  # address space of one parser child: a 10-page form needs < 150 MB, OCR of a scan ~1 GB
 FILE_TIMEOUT_SECONDS = 60.0  # wall clock for one file; a normal form takes well under 2 s
 TASKS_PER_CHILD = 200  # a child is replaced after this many files
 RETIRE_AT = 0.75  # a child whose address space reached this share of its limit answers, then is replaced

@@ -158,7 +158,7 @@ def test_parsing_table_is_optional_and_checked():
     raw = tomllib.loads((root / "config.toml").read_text(encoding="utf-8"))
     raw.pop("parsing", None)
     cfg = parse_config(raw, root, need_secrets=False)
-    assert (cfg.parsing.child_memory_mb, cfg.parsing.file_timeout_seconds) == (1024, 60)
+    assert (cfg.parsing.child_memory_mb, cfg.parsing.file_timeout_seconds) == (1536, 60)
     with pytest.raises(ConfigError, match=r"^parsing\.child_memory_mb: must be at least 512$"):
         parse_config({**raw, "parsing": {"child_memory_mb": 300}}, root, need_secrets=False)
 
