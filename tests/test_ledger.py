@@ -53,6 +53,9 @@ SPEC_SHEETS = {
         "市级承担合计（万元）", "区级承担合计（万元）", "盖章汇总表",
     ],
     "其他来件": ["区县", "UID", "文件名", "识别为", "所属项目类型", "说明"],
+    # 统计: the spec names the sheet and its dimensions; these headers are the ledger's own
+    "统计": ["区县", "项目类别", "受理", "待补正", "待审核", "不予受理", "项目数", "受理（万元）", "待补正（万元）",
+           "待审核（万元）", "不予受理（万元）", "申请资助金额（万元）"],
 }
 FORMULA_LOOKING = ['=HYPERLINK("http://x","y")', "+1", "-a", "@SUM(A1)"]
 
@@ -128,7 +131,10 @@ def test_every_sheet_has_frozen_header_and_filter_over_all_rows(book: Any) -> No
     """Staff scroll and filter: row 1 is frozen and the filter spans every column and row (but 合计)."""
     for ws in book.worksheets:
         assert ws.freeze_panes == "A2"
-        last = ws.max_row - (ws.title == "区县汇总")
+        if ws.title == "统计":  # the filter covers its first table, without 合计
+            last = [c.value for c in ws["A"]].index("合计")
+        else:
+            last = ws.max_row - (ws.title == "区县汇总")
         assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{last}"
 
 
@@ -149,7 +155,7 @@ def test_project_row_carries_the_project_values(book: Any) -> None:
     assert first["受理编号"] == "XZ2024-云龙-001" and first["项目类别"] == "新建"
     assert first["统一社会信用代码"] == "91320300MA1MXXXX0X"
     assert first["来件时间"] == datetime(2024, 11, 5, 9, 2, 3)
-    assert first["来源邮件"] == "UID 1：云龙区2024年高价值专利培育计划申报材料"
+    assert first["来源邮件"] == "UID 1"
     assert second["问题代码"] == "FUNDING_OVER_CAP,MISMATCH"
     reasons = [finding(Code.MISMATCH).message, finding(Code.FUNDING_OVER_CAP).message]
     assert second["问题说明"].split("\n") == reasons
@@ -237,7 +243,7 @@ def test_no_sheet_contains_a_formula(hostile: Path) -> None:
     """The file itself holds no formula element, so no spreadsheet program can evaluate one."""
     with zipfile.ZipFile(hostile) as z:
         sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
-        assert len(sheets) == 5
+        assert len(sheets) == 6
         assert not any(b"<f>" in z.read(n) or b"<f " in z.read(n) for n in sheets)
 
 
@@ -384,12 +390,33 @@ def test_other_files_sheet_lists_what_was_not_merged(tmp_path: Path) -> None:
 # -- widths ---------------------------------------------------------------------------
 
 
-def test_cjk_characters_count_double_in_column_widths(tmp_path: Path) -> None:
-    """A column of Chinese names is sized about twice a column of as many ASCII characters."""
+def test_cjk_characters_count_double_when_sizing_rows(tmp_path: Path) -> None:
+    """A Chinese character takes two columns: a text wraps (its row grows) where as many ASCII characters fit."""
     assert display_width("徐工集团") == 8 and display_width("ab（c）") == 7
-    p = project("X-1", values={"项目名称": "高" * 15, "技术领域": "x" * 15})
-    dims = load_workbook(write(tmp_path, Ledger([p], [], {}), [], {}))["项目台账"].column_dimensions
-    assert dims["C"].width == 32 and dims["H"].width == 17
+    p = project("X-1", values={"项目名称": "高" * 13, "技术领域": "x" * 13})
+    book = load_workbook(write(tmp_path, Ledger([p], [], {}), [], {}))
+    dims = book["项目台账"].column_dimensions
+    assert (dims["C"].width, dims["H"].width) == (15, 9)  # by header, whatever the text
+    assert ledger_module.text_lines("高" * 13, 15) == 2 and ledger_module.text_lines("x" * 13, 15) == 1
+
+
+def test_widths_come_from_the_header_and_long_text_wraps_instead(tmp_path: Path) -> None:
+    """A column's width is its header's, never the text's: a long 问题说明 makes its row taller."""
+    long = finding(Code.MISMATCH, "申报书中的申请资助金额与汇总表不一致，请核对后重新发送。" * 3)
+    book = load_workbook(write(tmp_path, Ledger([project("X-1", findings=[long])], [], {}), [], {}))
+    ws = book["项目台账"]
+    widths = {c.value: ws.column_dimensions[c.column_letter].width for c in ws[1]}
+    assert widths["问题说明"] == 30 and widths["受理编号"] == 15 and widths["区县"] == 8
+    assert ws.row_dimensions[2].height >= 6 * 15
+    assert column(ws, "问题说明")[0].alignment.wrap_text
+
+
+def test_a_column_the_ledger_does_not_know_gets_the_default_width() -> None:
+    """A sheet or column added later (another sheet's header) is sized and styled like the rest."""
+    table = ledger_module.Table("新表", ["受理编号", "以后新增的列"], [["X-1", "文字"]], text_widths={})
+    assert ledger_module.column_widths(table) == [15, ledger_module.DEFAULT_WIDTH]
+    override = ledger_module.Table("新表", ["受理编号", "以后新增的列"], [], text_widths={1: 40})
+    assert ledger_module.column_widths(override) == [15, 40]
 
 
 # -- atomic replace ---------------------------------------------------------------------
