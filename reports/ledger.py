@@ -353,7 +353,8 @@ def statistics_table(ledger: Ledger) -> Table:
     frame = _projects_frame(ledger)
     districts = list(ledger.quotas) + sorted(set(frame["区县"]) - set(ledger.quotas))
     first = _pivot_rows(frame, ["区县", "项目类别"], [districts, _ordered(frame["项目类别"], PROJECT_TYPE_ORDER)])
-    second = _pivot_rows(frame, ["技术领域"], [_ordered(frame["技术领域"], ())])
+    fields = Counter(frame["技术领域"])
+    second = _pivot_rows(frame, ["技术领域"], [sorted(fields, key=lambda f: (-fields[f], f))])  # most projects first
     second_header = ["技术领域", "", *STATISTICS_HEADERS[2:]]
     rows = [*first, [], second_header, *[[r[0], "", *r[1:]] for r in second]]
     return Table("统计", STATISTICS_HEADERS, rows, text_widths={0: 16}, footer_rows=len(rows) - len(first) + 1,

@@ -387,6 +387,104 @@ def test_other_files_sheet_lists_what_was_not_merged(tmp_path: Path) -> None:
     assert column(book["其他来件"], "文件名")[1].data_type == "s"
 
 
+# -- 统计 ------------------------------------------------------------------------------
+
+
+def statistics_rows(book: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """统计's two tables (without their header rows): by 区县 × 项目类别, then by 技术领域."""
+    values = [r for r in book["统计"].iter_rows(min_row=2, values_only=True)]
+    gap = values.index((None,) * len(values[0]))
+    assert values[gap + 1][0] == "技术领域"
+    return values[:gap], values[gap + 2:]
+
+
+def test_statistics_count_projects_and_sum_the_money_by_district_type_status_and_field(tmp_path: Path) -> None:
+    """Per (区县, 项目类别) and per 技术领域: projects and 申请资助金额 for each status, the totals, and 合计."""
+    projects = [
+        project("XZ2024-云龙-001", values={"申请资助金额": 12.5, "技术领域": "新材料"}),
+        project("XZ2024-云龙-002", values={"申请资助金额": 30.25, "技术领域": "新材料"},
+                findings=[finding(Code.MISMATCH)]),
+        project("XZ2024-云龙-003", project_type="升级", values={"申请资助金额": "四十", "技术领域": None}),
+        project("XZ2024-鼓楼-001", "鼓楼区", values={"申请资助金额": 40, "技术领域": "生物医药"},
+                findings=[finding(Code.PATENTS_BELOW_THRESHOLD)]),
+    ]
+    book = load_workbook(write(tmp_path, Ledger(projects, [], {"云龙区": 3, "鼓楼区": 2, "泉山区": 1}), [], {}))
+    by_district, by_field = statistics_rows(book)
+    #  区县, 项目类别, 受理, 待补正, 待审核, 不予受理, 项目数, then the same in 万元 and the total
+    assert by_district == [
+        ("云龙区", "新建", 1, 1, 0, 0, 2, 12.5, 30.25, 0, 0, 42.75),
+        ("云龙区", "升级", 1, 0, 0, 0, 1, 0, 0, 0, 0, 0),  # 四十 is no number: counted, not added
+        ("鼓楼区", "新建", 0, 0, 0, 1, 1, 0, 0, 0, 40, 40),
+        ("合计", None, 2, 1, 0, 1, 4, 12.5, 30.25, 0, 40, 82.75),
+    ]
+    assert by_field == [
+        ("新材料", None, 1, 1, 0, 0, 2, 12.5, 30.25, 0, 0, 42.75),
+        ("生物医药", None, 0, 0, 0, 1, 1, 0, 0, 0, 40, 40),
+        ("（未填写）", None, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0),
+        ("合计", None, 2, 1, 0, 1, 4, 12.5, 30.25, 0, 40, 82.75),
+    ]
+    header = [c for c in book["统计"][len(by_district) + 3]]
+    assert header[0].font.b and header[0].fill.fgColor.rgb == "00D9E1F2", "the second table's header is a header"
+
+
+def test_statistics_agree_with_the_district_summary(tmp_path: Path) -> None:
+    """统计's 合计 per district adds up to 区县汇总's counts and 申请资助合计 (the realistic sample)."""
+    ledger, messages, replies = sample_ledger(40, 12)
+    book = load_workbook(write(tmp_path, ledger, messages, replies))
+    by_district, _ = statistics_rows(book)
+    for row in rows(book["区县汇总"])[:-1]:
+        mine = [r for r in by_district if r[0] == row["区县"]]
+        assert sum(r[6] for r in mine) == row["项目数"]
+        assert [sum(r[i] for r in mine) for i in range(2, 6)] == [row[s] for s in ("受理", "待补正", "待审核", "不予受理")]
+        assert round(sum(r[11] for r in mine), 4) == row["申请资助合计（万元）"]
+
+
+def test_statistics_of_an_empty_ledger_are_zeros(tmp_path: Path) -> None:
+    """Before any project, 统计 shows its headers and 合计 rows of zeros."""
+    by_district, by_field = statistics_rows(load_workbook(write(tmp_path, Ledger([], [], {"云龙区": 3}), [], {})))
+    assert by_district == by_field == [("合计", None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)]
+
+
+# -- layout: cells, print, properties ------------------------------------------------
+
+
+def test_every_cell_is_bordered_top_aligned_and_wraps(book: Any) -> None:
+    """Body cells (empty ones too) have thin borders, wrap and read from the top; headers are bold and bordered."""
+    for ws in book.worksheets:
+        for r, row in enumerate(ws.iter_rows(max_col=len(SPEC_SHEETS[ws.title])), 1):
+            for c in row:
+                if ws.title == "统计" and all(x.value is None for x in row):
+                    continue  # the gap between 统计's tables
+                assert c.border.left.style == "thin" and c.border.bottom.style == "thin", (ws.title, c.coordinate)
+                assert c.alignment.wrap_text, (ws.title, c.coordinate)
+                if r == 1:
+                    assert c.font.b and c.alignment.vertical == "center"
+                else:
+                    assert c.alignment.vertical == "top" or c.font.b, (ws.title, c.coordinate)
+
+
+def test_sheets_print_on_a4_landscape_with_the_header_row_on_every_page(book: Any) -> None:
+    """A4 landscape, fitted to the page width, row 1 repeated, narrow margins, page numbers in the footer."""
+    for ws in book.worksheets:
+        setup = ws.page_setup
+        assert (setup.paperSize, setup.orientation) == (9, "landscape"), ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and setup.fitToHeight == 0
+        assert ws.print_title_rows == "$1:$1"
+        assert ws.page_margins.left == 0.25 and "&P" in ws.oddFooter.center.text
+    # 项目台账 is too wide to be legible on one page width: two, each starting with 受理编号
+    assert book["项目台账"].page_setup.fitToWidth == 2 and book["项目台账"].print_title_cols == "$A:$A"
+    assert book["区县汇总"].page_setup.fitToWidth == 1 and book["区县汇总"].print_title_cols is None
+
+
+def test_the_workbook_names_its_title_and_author(tmp_path: Path) -> None:
+    """File properties show what the workbook is and who made it (the bureau), not openpyxl."""
+    path = tmp_path / "ledger.xlsx"
+    ledger, messages, replies = small_ledger()
+    write_ledger(path, ledger, messages, replies, SHANGHAI, data_dir=tmp_path, title="2024年高价值专利培育计划项目台账")
+    props = load_workbook(path).properties
+    assert props.title == "2024年高价值专利培育计划项目台账" and props.creator == "徐州市知识产权局"
+
+
 # -- widths ---------------------------------------------------------------------------
 
 
