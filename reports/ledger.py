@@ -42,7 +42,6 @@ from intake.models import (
     Finding,
     Ledger,
     OtherFile,
-    Outcome,
     Project,
     ReplyInfo,
     ReplyState,
@@ -52,7 +51,7 @@ from intake.models import (
     StoredMessage,
 )
 from reports.files import atomic_write
-from reports.labels import STATUS_ORDER, attachment_line, ledger_datetime
+from reports.labels import OUTCOME_TEXT, STATUS_ORDER, attachment_line, ledger_datetime
 from reports.replies import BUREAU
 
 PROJECT_HEADERS = (
@@ -80,10 +79,6 @@ BLANK_LABEL = "（未填写）"
 DEFAULT_TITLE = "项目台账"
 TOTAL_LABEL = "合计"
 STAMPED_TEXT = {True: "已收到", False: "未收到"}
-OUTCOME_TEXT = {  # 来件登记's 处理结果 (spec 10.7)
-    Outcome.PROCESSED: "已处理", Outcome.LATE: "逾期", Outcome.DUPLICATE: "重复", Outcome.AUTO_REPLY: "自动回复",
-    Outcome.UNKNOWN_SENDER: "未知发件人", Outcome.ERROR: "出错",
-}
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"  # times are date-time cells (Asia/Shanghai), so date filters work
 
 # Project columns taken straight from the summary row (spec section 3 canonical names).
