@@ -67,8 +67,12 @@ class Worker:
                               source=source, reply=reply)
 
     def write_ledger(self) -> str:
-        """Rewrite ``ledger.xlsx`` and ``digest.html`` from the store; returns the digest page."""
-        return outputs.write_outputs(self.ctx)
+        """Rewrite ``ledger.xlsx`` and ``digest.html`` from the store (and copy them to ``paths.publish_dir``);
+        returns the digest page."""
+        html = outputs.write_outputs(self.ctx)
+        if not self.dry_run:
+            outputs.publish_outputs(self.ctx)
+        return html
 
     def refresh_outputs(self) -> str | None:
         return outputs.refresh_outputs(self.ctx)
