@@ -170,6 +170,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from intake.worker import Worker
 
     with open_store(cfg) as store:
+        if args.bundle:  # the workbook with the forms beside it, for a staff PC
+            print(Worker(cfg, store).write_bundle(Path(args.bundle)))
+            return 0
         Worker(cfg, store).write_ledger()
     print(cfg.paths.data_dir / "ledger.xlsx")
     return 0
@@ -303,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("poll", "run"):
             p.add_argument("--dry-run", action="store_true",
                            help="process and write the ledger; send nothing, move nothing")
+        if name == "export":
+            p.add_argument("--bundle", metavar="DIR|FILE.zip",
+                           help="write the workbook with copies of the forms beside it (links relative), to DIR "
+                                "or into a .zip, instead of rewriting ledger.xlsx")
         if name == "health":
             p.add_argument("--max-age-minutes", type=int, default=0, metavar="N",
                            help="unhealthy when the last successful poll is older (default: 3 x interval_minutes)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import intake
 from intake.attention import needs_attention
@@ -22,6 +23,7 @@ from intake.errors import SendError
 from intake.merge import build_ledger
 from intake.poll.context import PollContext
 from intake.staff import DIGEST_FILE, LEDGER_FILE, digest_html, send_digest_if_due
+from reports import bundle
 from reports.digest import write_digest
 from reports.files import atomic_copy
 from reports.ledger import write_ledger
@@ -55,6 +57,14 @@ def write_outputs(ctx: PollContext) -> str:
     write_digest(data_dir / DIGEST_FILE, html)
     ctx.store.set_meta(OUTPUTS_KEY, _outputs_key(ctx, revision, now))
     return html
+
+
+def write_bundle(ctx: PollContext, target: Path) -> Path:
+    """``intake export --bundle``: the workbook with copies of the forms beside it, in a folder or a ``.zip``."""
+    messages, replies = ctx.store.messages(), ctx.store.replies()
+    ledger = build_ledger(messages, ctx.cfg)
+    return bundle.write_bundle(target, ledger, messages, replies, ctx.cfg.campaign.tz,
+                               data_dir=ctx.cfg.paths.data_dir, title=f"{ctx.cfg.campaign.name}项目台账")
 
 
 def publish_outputs(ctx: PollContext) -> bool:
