@@ -562,18 +562,44 @@ def test_replacement_keeps_the_file_permissions(tmp_path: Path) -> None:
 # -- LibreOffice ------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("libreoffice") is None, reason="libreoffice is not installed")
-def test_libreoffice_converts_the_workbook_without_evaluating_text(tmp_path: Path) -> None:
-    """LibreOffice turns a realistic ledger into a PDF, showing formula-looking text as typed."""
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A realistic ledger (its first 项目名称 formula-looking) converted to PDF by LibreOffice."""
+    if shutil.which("libreoffice") is None:
+        pytest.skip("libreoffice is not installed")
+    tmp_path = tmp_path_factory.mktemp("printed")
     ledger, messages, replies = sample_ledger(12, 8)
     ledger.projects[0].values["项目名称"] = "=1+1"
     path = write(tmp_path, ledger, messages, replies)
     profile = (tmp_path / "lo-profile").as_uri()
     subprocess.run(["libreoffice", f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf",
                     "--outdir", str(tmp_path), str(path)], check=True, capture_output=True, timeout=180)
-    pdf = tmp_path / "ledger.pdf"
-    assert pdf.read_bytes().startswith(b"%PDF")
+    return tmp_path / "ledger.pdf"
+
+
+def test_libreoffice_converts_the_workbook_without_evaluating_text(printed: Path) -> None:
+    """LibreOffice turns a realistic ledger into a PDF, showing formula-looking text as typed."""
+    assert printed.read_bytes().startswith(b"%PDF")
     if shutil.which("pdftotext"):
-        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
+        text = subprocess.run(["pdftotext", "-layout", str(printed), "-"], check=True, capture_output=True,
                               text=True).stdout
         assert "=1+1" in text and "XZ2024-云龙-001" in text
+
+
+def test_project_sheet_prints_legibly_on_a4_landscape(printed: Path) -> None:
+    """As printed by LibreOffice: A4 landscape pages, 项目台账's Chinese text at 7 pt or more, and the right
+    half of its first rows on page 2, led by their 受理编号 and under the header row."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    pdf = pdfium.PdfDocument(printed)
+    width, height = pdf[0].get_size()
+    assert (round(width), round(height)) == (842, 595), "A4 landscape, in points"
+    text = pdf[0].get_textpage()
+    sizes = sorted(pdfium_c.FPDFText_GetFontSize(text, i) for i in range(text.count_chars())
+                   if "\u4e00" <= chr(pdfium_c.FPDFText_GetUnicode(text, i)) <= "\u9fff")
+    assert len(sizes) > 200 and sizes[len(sizes) // 2] >= 7.0, f"median {sizes[len(sizes) // 2]:.1f} pt"
+    first, second = (pdf[i].get_textpage().get_text_range() for i in (0, 1))
+    assert "项目台账" in first and "第 1 页" in first and "受理编号" in first and "项目名称" in first
+    assert "受理编号" in second and "问题说明" in second and "XZ2024-云龙-001" in second
+    assert "问题说明" not in first
