@@ -120,8 +120,8 @@ PAPER_A4 = 9
 PAGE_WIDTH = 180
 
 # Column widths (Excel character units; a Chinese character takes two) by header, the same in every sheet.
-# Chosen for reading on paper: 项目台账's columns together fit A4 landscape at a legible size, long text
-# wraps within its column instead of widening it. A header not listed gets DEFAULT_WIDTH.
+# Chosen for reading on paper (a long text wraps within its column instead of widening it); 项目台账's
+# columns fit two A4 landscape page widths at about 8 pt. A header not listed gets DEFAULT_WIDTH.
 DEFAULT_WIDTH = 10
 WIDTHS: dict[str, float] = {
     # 项目台账
@@ -155,8 +155,8 @@ class Table:
     """One sheet as plain rows, and how its columns look.
 
     ``fill_columns`` are coloured by their label (状态, 严重程度). A column's width comes from
-    ``WIDTHS`` by its header; ``text_widths`` gives the width of a column whose header is not
-    listed there (else ``DEFAULT_WIDTH``). Every cell wraps, so a longer text makes its row
+    ``WIDTHS`` by its header (``DEFAULT_WIDTH`` for a header not listed); ``text_widths`` sets
+    a sheet's own width for a column instead. Every cell wraps, so a longer text makes its row
     taller, never its column wider. ``header_rows`` are rows (indexes into ``rows``) styled as
     a header, e.g. the second table of 统计. Column indexes are 0-based.
     """
@@ -168,7 +168,6 @@ class Table:
     text_widths: Mapping[int, float] = field(default_factory=dict)
     footer_rows: int = 0  # trailing rows (合计) kept out of the filter
     header_rows: frozenset[int] = field(default_factory=frozenset)
-    filter_rows: int | None = None  # rows under the filter; default: all but the footer rows
 
 
 def write_ledger(
@@ -474,8 +473,7 @@ def _write_table(wb: Workbook, table: Table, looks: _Looks) -> Any:
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = "A2"
     _print_setup(ws, pages_wide(widths))
-    filtered = len(table.rows) - table.footer_rows if table.filter_rows is None else table.filter_rows
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(table.headers))}{filtered + 1}"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(table.headers))}{len(table.rows) + 1 - table.footer_rows}"
     lines = _LineCounter(widths)
     _set_height(ws, 1, lines.of(table.headers))
     ws.append(_header_cells(ws, looks, table.headers))
@@ -497,29 +495,31 @@ def _header_cells(ws: Any, looks: _Looks, headers: Sequence[Any]) -> list[Any]:
 
 
 def _set_height(ws: Any, row_idx: int, lines: int) -> None:
-    """Give a row of wrapped text its height: LibreOffice does not fit rows when it opens xlsx."""
+    """Give a row of wrapped text its height: LibreOffice does not fit rows when it opens xlsx.
+    (The ``<row>`` attributes as ``RowDimension`` would give them: see ``_LedgerSheet``.)"""
     if lines > 1:
-        ws.row_dimensions[row_idx].height = LINE_HEIGHT * min(lines, MAX_LINES)
+        ws.row_dimensions[row_idx] = {"ht": f"{LINE_HEIGHT * min(lines, MAX_LINES)}", "customHeight": "1"}
 
 
 class _LineCounter:
-    """How many lines the tallest cell of a row takes at the sheet's column widths (each text measured once)."""
+    """How many lines the tallest cell of a row takes at the sheet's column widths."""
 
     def __init__(self, widths: Sequence[float]) -> None:
-        self.widths = widths
-        self.known: dict[tuple[int, str], int] = {}
+        self.per_line = [max(1, int(w) - 1) for w in widths]  # display columns a line holds
 
     def of(self, row: Sequence[Any]) -> int:
         most = 1
-        for i, value in enumerate(row):
-            if isinstance(value, Link):
-                value = value.text
-            if not isinstance(value, str) or (len(value) * 2 < self.widths[i] - 1 and "\n" not in value):
+        for value, per_line in zip(row, self.per_line, strict=False):
+            kind = value.__class__
+            if kind is Link:
+                value, kind = value.text, str
+            if kind is not str or (len(value) * 2 <= per_line and "\n" not in value):
                 continue  # numbers and dates do not wrap; a short text fits whatever its characters
-            n = self.known.get((i, value))
-            if n is None:
-                n = self.known[(i, value)] = text_lines(value, self.widths[i])
-            most = max(most, n)
+            if "\n" not in value:
+                width = len(value) if value.isascii() else len(value.encode("gbk", "replace"))
+                most = max(most, -(-width // per_line))
+            else:
+                most = max(most, sum(max(1, -(-display_width(line) // per_line)) for line in value.split("\n")))
         return most
 
 
@@ -554,7 +554,7 @@ def _print_setup(ws: Any, pages: int) -> None:
 def _row_cells(
     ws: Any, looks: _Looks, row: list[Any], fill_columns: frozenset[int]
 ) -> tuple[list[Any], list[int]]:
-    """What ``ws.append`` should get (plain values, styled cells where needed) and the columns
+    """What ``ws.append`` should get (plain values, ``_Styled`` ones where needed) and the columns
     holding a ``Link`` (whose hyperlink ``_LedgerSheet.add_link`` adds).
 
     Most values need nothing and stay plain: the sheet writes them with the body style
@@ -563,17 +563,18 @@ def _row_cells(
     """
     cells, linked = list(row), []
     for i, value in enumerate(row):
-        if isinstance(value, str):
+        kind = value.__class__
+        if kind is str:
             if not value:
                 cells[i] = None  # an empty bordered cell, no empty inline-string element
             elif i in fill_columns or NEEDS_CARE.search(value):
                 fill = LABEL_FILLS.get(value) if i in fill_columns else None
                 cells[i] = _text_cell(ws, looks, value, fill)
-        elif isinstance(value, Link):
-            cells[i] = _link_cell(ws, looks, value)
+        elif kind is Link:
+            cells[i] = _Styled(ILLEGAL_CHARACTERS_RE.sub("", value.text), looks.body(ws, font=LINK_FONT))
             linked.append(i)
-        elif isinstance(value, datetime):
-            cells[i] = looks.cell(ws, value, number_format=DATETIME_FORMAT)
+        elif kind is datetime:
+            cells[i] = _Styled(value, looks.body(ws, number_format=DATETIME_FORMAT))
     return cells, linked
 
 
@@ -583,16 +584,15 @@ def _text_cell(ws: Any, looks: _Looks, text: str, fill: PatternFill | None) -> A
     formula_like = text.startswith(FORMULA_START)
     if not (formula_like or fill):
         return text
-    cell = looks.cell(ws, text, fill=fill, quote=formula_like)
-    cell.data_type = "s"  # openpyxl made "=..." a formula
-    return cell
+    return _Styled(text, looks.body(ws, fill=fill, quote=formula_like))
 
 
-def _link_cell(ws: Any, looks: _Looks, link: Link) -> Cell:
-    """The cell showing a link's text, in link style; its hyperlink is ``_LedgerSheet.add_link``'s."""
-    cell = looks.cell(ws, ILLEGAL_CHARACTERS_RE.sub("", link.text), font=LINK_FONT)
-    cell.data_type = "s"  # a file name may start with "="
-    return cell
+class _Styled(NamedTuple):
+    """A value to be written in ``cell``, a sheet's reused ``_BodyCell`` of one look (a status colour, a
+    link, a date-time format, the quote prefix). A text in it is always a string cell, never a formula."""
+
+    value: Any
+    cell: Cell
 
 
 class _LedgerSheet(WriteOnlyWorksheet):
@@ -609,7 +609,9 @@ class _LedgerSheet(WriteOnlyWorksheet):
       link is a (cell, target) pair until ``_SheetWriter`` writes the sheet's tail.
 
     Every other value (and every empty cell, so the borders are whole) goes out in one reused
-    ``_BodyCell`` in the body style, whose style index is looked up once per sheet.
+    ``_BodyCell`` in the body style, whose style index is looked up once per sheet; a value of
+    another look (``_Styled``) in its look's reused cell. A row's height is kept as the
+    ``<row>`` attributes themselves (openpyxl's ``RowDimension`` costs 30 µs a row to make).
 
     The file is byte for byte the one openpyxl writes through ``create_sheet``, ``append``
     and ``cell.hyperlink``, so Excel, WPS and LibreOffice read it as before. This leans on
@@ -622,6 +624,7 @@ class _LedgerSheet(WriteOnlyWorksheet):
         super().__init__(parent=wb, title=title)
         self.links: list[tuple[str, str]] = []
         self.body: Cell | None = None
+        self.row_dimensions: dict[int, dict[str, str]] = {}  # type: ignore[assignment]  # row → <row> attributes
 
     @classmethod
     def create(cls, wb: Workbook, title: str, body: Callable[[Any], Cell]) -> _LedgerSheet:
@@ -642,11 +645,19 @@ class _LedgerSheet(WriteOnlyWorksheet):
             self._writer.write_top()
 
     def _values_to_row(self, values: Iterable[Any], row_idx: int) -> Iterator[Cell]:
-        """The row's cells for the writer: a ``Cell`` as it is, any other value (``None`` too: an empty
-        bordered cell) in the sheet's reused body cell."""
+        """The row's cells for the writer: a ``Cell`` as it is, a ``_Styled`` value in its look's reused cell,
+        any other value (``None`` too: an empty bordered cell) in the sheet's reused body cell."""
         cell = self.body
         for column, value in enumerate(values, 1):
-            if isinstance(value, Cell):
+            kind = value.__class__
+            if kind is _Styled:
+                styled = value.cell
+                styled.value = value.value
+                if styled.data_type == "f":  # openpyxl took a text starting with "=" for a formula
+                    styled.data_type = "s"
+                styled.column, styled.row = column, row_idx
+                yield styled
+            elif isinstance(value, Cell):
                 value.column, value.row = column, row_idx
                 yield value
             else:
@@ -712,6 +723,19 @@ class _Looks:
 
     def __init__(self) -> None:
         self._arrays: dict[tuple[int, int, int, bool, str | None], Any] = {}
+        self._bodies: dict[tuple[int, int, int, bool, str | None], Cell] = {}
+
+    def body(
+        self, ws: Any, *, fill: PatternFill | None = None, font: Font | None = None, quote: bool = False,
+        number_format: str | None = None,
+    ) -> Cell:
+        """The reused cell of ``ws`` for values of this look (made once per sheet, its style index known)."""
+        key = (id(ws), id(fill), id(font), quote, number_format)
+        cell = self._bodies.get(key)
+        if cell is None:
+            array = _style_array(ws, fill, font, None, quote, number_format)
+            cell = self._bodies[key] = _BodyCell(ws, array, ws.parent._cell_styles.add(array))
+        return cell
 
     def plain_cell(self, ws: Any) -> Cell:
         """The cell ``ws`` reuses for every plain value: the body style (border, top, wrap) and nothing else."""
