@@ -21,6 +21,7 @@ from intake.attention import needs_attention
 from intake.config import Config
 from intake.errors import SendError
 from intake.merge import build_ledger
+from intake.models import Ledger, ReplyInfo, StoredMessage
 from intake.poll.context import PollContext
 from intake.staff import DIGEST_FILE, LEDGER_FILE, digest_html, send_digest_if_due
 from reports import bundle
@@ -47,8 +48,7 @@ def refresh_outputs(ctx: PollContext) -> str | None:
 def write_outputs(ctx: PollContext) -> str:
     """Rewrite ``ledger.xlsx`` and the staff digest beside it from the store (each atomically)."""
     revision = ctx.store.revision()  # read first: a change made while writing forces the next write
-    messages, replies = ctx.store.messages(), ctx.store.replies()
-    ledger = build_ledger(messages, ctx.cfg)
+    ledger, messages, replies = _ledger(ctx)
     data_dir = ctx.cfg.paths.data_dir
     write_ledger(data_dir / LEDGER_FILE, ledger, messages, replies, ctx.cfg.campaign.tz, data_dir=data_dir,
                  title=f"{ctx.cfg.campaign.name}项目台账")
@@ -61,10 +61,15 @@ def write_outputs(ctx: PollContext) -> str:
 
 def write_bundle(ctx: PollContext, target: Path) -> Path:
     """``intake export --bundle``: the workbook with copies of the forms beside it, in a folder or a ``.zip``."""
-    messages, replies = ctx.store.messages(), ctx.store.replies()
-    ledger = build_ledger(messages, ctx.cfg)
+    ledger, messages, replies = _ledger(ctx)
     return bundle.write_bundle(target, ledger, messages, replies, ctx.cfg.campaign.tz,
                                data_dir=ctx.cfg.paths.data_dir, title=f"{ctx.cfg.campaign.name}项目台账")
+
+
+def _ledger(ctx: PollContext) -> tuple[Ledger, list[StoredMessage], dict[int, ReplyInfo]]:
+    """The ledger built from the store, with the messages and replies it was built from."""
+    messages, replies = ctx.store.messages(), ctx.store.replies()
+    return build_ledger(messages, ctx.cfg), messages, replies
 
 
 def publish_outputs(ctx: PollContext) -> bool:
