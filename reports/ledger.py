@@ -783,7 +783,8 @@ def display_width(text: str) -> int:
 
 
 def _add_status_chart(ws: Any, n_districts: int, max_count: int) -> None:
-    """A stacked bar per district: its projects by status, coloured like the status cells."""
+    """A stacked bar per district: its projects by status, coloured like the status cells; placed under the
+    table, so the sheet is no wider than its columns when printed."""
     if not n_districts:
         return
     chart = BarChart()
@@ -799,7 +800,7 @@ def _add_status_chart(ws: Any, n_districts: int, max_count: int) -> None:
         series.graphicalProperties.solidFill = BAR_COLOURS[status]
         series.graphicalProperties.line.solidFill = BAR_COLOURS[status]
     chart.width, chart.height = max(16.0, 2.5 * n_districts), 9.0
-    ws.add_chart(chart, f"{get_column_letter(len(DISTRICT_HEADERS) + 2)}2")
+    ws.add_chart(chart, f"A{n_districts + 5}")  # below the table and its 合计: the table prints at full width
 
 
 def save_atomically(wb: Workbook, path: Path) -> None:
