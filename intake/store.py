@@ -227,6 +227,7 @@ class OutboxItem:
     attempts: int
     next_attempt_at: datetime | None
     queue: str = "outbox"  # or "notices": the table ``set_reply_state`` stamps
+    district: str | None = None  # whose reply it is (replies are sent round-robin by district)
 
 
 @dataclass(frozen=True)
@@ -474,12 +475,14 @@ class Store:
     def outbox(self, states: Sequence[ReplyState]) -> list[OutboxItem]:
         marks = ",".join("?" * len(states))
         rows = self.db.execute(
-            f"SELECT * FROM outbox WHERE state IN ({marks}) ORDER BY id", [s.value for s in states]
+            f"SELECT o.*, m.district AS district FROM outbox o LEFT JOIN messages m ON m.id = o.message_id"
+            f" WHERE o.state IN ({marks}) ORDER BY o.id", [s.value for s in states]
         )
         return [
             OutboxItem(
                 r["id"], r["message_id"], ReplyKind(r["kind"]), ReplyState(r["state"]), r["to_addr"],
                 r["reply_message_id"], r["rfc822"], r["attempts"], _dt(r["next_attempt_at"]),
+                district=r["district"],
             )
             for r in rows
         ]
@@ -498,6 +501,18 @@ class Store:
                 (state.value, error, _iso(next_attempt_at), int(count_attempt), state.value, _iso(now_utc()),
                  *((state.value, _iso(now_utc())) if failed else ()), outbox_id),
             )
+
+    def replies_sent_since(self, since: datetime) -> dict[str, int]:
+        """Per recipient (lower case), the replies and notices sent since ``since`` plus those whose sending is
+        under way or of unknown outcome (they may have arrived): what the daily limit per address counts."""
+        counts: dict[str, int] = {}
+        for table in _QUEUES.values():
+            rows = self.db.execute(
+                f"SELECT LOWER(to_addr), COUNT(*) FROM {table} WHERE (state = 'sent' AND sent_at >= ?)"
+                " OR state IN ('sending', 'unknown') GROUP BY LOWER(to_addr)", (_iso(since.astimezone(UTC)),))
+            for addr, n in rows:
+                counts[addr] = counts.get(addr, 0) + n
+        return counts
 
     def reply_counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")
@@ -652,6 +667,10 @@ class Store:
             " WHERE outcome IN ('error', 'unknown_sender') ORDER BY id"
         ).fetchall()
 
+    def messages_with_code(self, code: str) -> set[int]:
+        """The messages carrying a message-level finding ``code``."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT message_id FROM findings WHERE code = ?", (code,))}
+
     def alerted(self, kind: str) -> tuple[set[str], datetime | None]:
         """The keys of ``kind`` already mailed to staff, and when the last alert of that kind went out."""
         rows = self.db.execute("SELECT key, sent_at FROM alerts_sent WHERE kind = ?", (kind,)).fetchall()
@@ -699,6 +718,7 @@ class Store:
             OutboxItem(
                 r["id"], r["message_id"] or 0, ReplyKind(r["kind"]), ReplyState(r["state"]), r["to_addr"],
                 r["reply_message_id"], r["rfc822"], r["attempts"], _dt(r["next_attempt_at"]), "notices",
+                r["district"],
             )
             for r in rows
         ]
