@@ -395,6 +395,15 @@ class Store:
             ),
         )
         db_id = int(cur.lastrowid or 0)
+        self._insert_details(db_id, m)
+        self.db.execute(
+            "DELETE FROM failures WHERE folder = ? AND uidvalidity = ? AND uid = ?",
+            (m.folder, m.uidvalidity, m.uid),
+        )
+        return db_id
+
+    def _insert_details(self, db_id: int, m: NewMessage) -> None:
+        """A message's attachments and findings."""
         self.db.executemany(
             "INSERT INTO attachments (message_id, position, filename, content_type, sniffed, sha256, size,"
             " path, container, kind, parsed, error_code, error_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -411,11 +420,6 @@ class Store:
             "INSERT INTO findings (message_id, code, text, file) VALUES (?, ?, ?, ?)",
             [(db_id, f.code.value, f.message, f.file) for f in m.findings],
         )
-        self.db.execute(
-            "DELETE FROM failures WHERE folder = ? AND uidvalidity = ? AND uid = ?",
-            (m.folder, m.uidvalidity, m.uid),
-        )
-        return db_id
 
     def insert_reply(
         self, message_db_id: int, kind: ReplyKind, to_addr: str, reply_message_id: str, rfc822: bytes,
@@ -666,6 +670,39 @@ class Store:
             "SELECT id, folder, uid, sender, subject, outcome, error, recorded_at FROM messages"
             " WHERE outcome IN ('error', 'unknown_sender') ORDER BY id"
         ).fetchall()
+
+    # -- reprocessing (intake reprocess) -----------------------------------------
+    def replace_message(self, db_id: int, m: NewMessage) -> None:
+        """Replace what was decided about a recorded message (its place, UID, arrival and original stay);
+        call inside ``transaction()``."""
+        self.db.execute(
+            "UPDATE messages SET message_id = ?, sender = ?, sender_name = ?, district = ?, subject = ?,"
+            " outcome = ?, error = ?, auto_reasons = ? WHERE id = ?",
+            (m.message_id, m.sender, m.sender_name, m.district, m.subject, m.outcome.value, m.error,
+             json.dumps(list(m.auto_reasons)), db_id),
+        )
+        self.db.execute("DELETE FROM attachments WHERE message_id = ?", (db_id,))
+        self.db.execute("DELETE FROM findings WHERE message_id = ?", (db_id,))
+        self._insert_details(db_id, m)
+
+    def owe_reply(self, db_id: int, kind: ReplyKind | None) -> str:
+        """Make the reply a reprocessed message is owed ``kind`` (``None``: none), never a second one; call
+        inside ``transaction()``. Returns what became of it: ``owed`` (rendered and sent by the next poll),
+        ``none``, or the state of a reply that went out or may have (``sent``, ``unknown`` …), which stays.
+        A reply queued and never sent is dropped, to be rendered again from the new results."""
+        row = self.db.execute("SELECT state FROM outbox WHERE message_id = ?", (db_id,)).fetchone()
+        if row is not None and row[0] != ReplyState.QUEUED:
+            return str(row[0])
+        self.db.execute("DELETE FROM outbox WHERE message_id = ?", (db_id,))
+        self.db.execute("DELETE FROM reply_due WHERE message_id = ?", (db_id,))
+        if kind is None:
+            return "none"
+        self.insert_reply_due(db_id, kind)
+        return "owed"
+
+    def message_rows(self, where: str, args: Sequence[Any]) -> list[sqlite3.Row]:
+        """Message rows matching a condition written by our code (never by a user), in store order."""
+        return self.db.execute(f"SELECT * FROM messages WHERE {where} ORDER BY id", tuple(args)).fetchall()
 
     def messages_with_code(self, code: str) -> set[int]:
         """The messages carrying a message-level finding ``code``."""
