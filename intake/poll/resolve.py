@@ -39,13 +39,15 @@ def resolve_unsent(ctx: PollContext, mb: Mailbox) -> int:
 
 
 def already_sent(ctx: PollContext, mb: Mailbox, item: OutboxItem) -> bool:
-    """Whether ``mailbox.sent_folder`` holds this reply: its own Message-ID, or a message answering the same
-    original (``In-Reply-To``) with the same ``X-Intake-Outcome`` (a reply rendered again after the data
-    directory was lost has a new Message-ID). Raises ``MailboxError`` when the folder cannot be searched."""
+    """Whether ``mailbox.sent_folder`` holds this reply: its own Message-ID, or, for the reply owed to a
+    message (the outbox: a receipt or late notice), a message answering the same original (``In-Reply-To``)
+    with the same ``X-Intake-Outcome`` (a reply rendered again after the data directory was lost has a new
+    Message-ID). Notices are found by their Message-ID alone, which their key fixes (a copy sent again on
+    purpose is a notice too). Raises ``MailboxError`` when the folder cannot be searched."""
     folder = ctx.cfg.mailbox.sent_folder
     if not folder:
         return False
     head = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(item.rfc822)
-    original = str(head.get("In-Reply-To") or "").strip() or None
+    original = (str(head.get("In-Reply-To") or "").strip() or None) if item.queue == "outbox" else None
     return mb.find_replies(folder, message_id=item.reply_message_id, in_reply_to=original,
                            outcome=str(head.get("X-Intake-Outcome") or item.kind))
