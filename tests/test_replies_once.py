@@ -101,6 +101,35 @@ def test_reply_lost_after_data_without_a_sent_copy_goes_again_once(imap_account,
     assert rows(cfg, "SELECT state FROM outbox") == [("sent",)] and len(imap_account.uids(SENT)) == 1
 
 
+def test_an_unknown_reply_waits_while_the_sent_folder_cannot_be_searched(relayed_imap, make_smtp_server,
+                                                                         tmp_path: Path) -> None:
+    """A reply left ``unknown`` is not settled (nor sent) while the Sent folder refuses to be searched; the
+    resolve step fails alone, new mail is recorded meanwhile, and once the folder answers the reply is found
+    there and the new mail is answered: each receipt reaches the server once."""
+    smtp = make_smtp_server()
+    smtp.answer_data_late(3.0)
+    relayed_imap.append(district_mail(1), on_time())
+    cfg = config_for(relayed_imap, tmp_path, smtp, smtp_keys={"timeout_seconds": 1})
+    poll(cfg)
+    assert rows(cfg, "SELECT state FROM outbox") == [("unknown",)]
+
+    relayed_imap.append(smtp.messages[0].raw, datetime.now(UTC), folder=SENT)  # the server's own copy
+    relayed_imap.relay.refuse("EXAMINE")
+    relayed_imap.append(district_mail(2, GULOU), on_time())
+    second = poll(cfg)
+    assert second.outcomes == {Outcome.PROCESSED: 1}
+    assert {"resolve", "send"} <= set(second.failed_steps)
+    assert rows(cfg, "SELECT state FROM outbox ORDER BY id") == [("unknown",), ("queued",)]
+    assert "unknown 1" in next(x for x in status_lines(cfg) if x.startswith("replies:"))
+    assert len(smtp.messages) == 1
+
+    relayed_imap.relay.allow_all()
+    poll(cfg)
+    poll(cfg)
+    assert receipts(smtp) == ["<d1@example.cn>", "<d2@example.cn>"]
+    assert rows(cfg, "SELECT state FROM outbox ORDER BY id") == [("sent",), ("sent",)]
+
+
 # -- a lost data directory ---------------------------------------------------------------------------
 
 
