@@ -175,6 +175,23 @@ def test_sent_folder_that_cannot_be_searched_holds_replies_not_intake(relayed_im
     assert receipts(smtp_server) == ["<d1@example.cn>"]
 
 
+def test_a_refused_sent_copy_is_kept_on_the_reply(relayed_imap, smtp_server, tmp_path: Path) -> None:
+    """Every sent reply is appended to the Sent folder; when that fails the reply is still sent
+    (once) and its record says no copy was kept (so staff know a lost data directory could answer it
+    again)."""
+    relayed_imap.relay.refuse("CREATE", count=1)  # the Sent folder cannot be made for the first copy
+    relayed_imap.append(district_mail(1), on_time())
+    relayed_imap.append(district_mail(2, GULOU), on_time())
+    cfg = config_for(relayed_imap, tmp_path, smtp_server)
+    poll(cfg)
+    poll(cfg)
+    assert receipts(smtp_server) == ["<d1@example.cn>", "<d2@example.cn>"]
+    [(state1, error1), (state2, error2)] = rows(cfg, "SELECT state, last_error FROM outbox ORDER BY id")
+    assert (state1, state2) == ("sent", "sent") and error2 is None
+    assert error1.startswith(f"sent, but no copy kept in {SENT}")
+    assert len(relayed_imap.uids(SENT)) == 1
+
+
 # -- floods ------------------------------------------------------------------------------------------
 
 

@@ -150,9 +150,9 @@ def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, item: OutboxItem, n
             log.error("reply %s to %s refused for good: %s", item.reply_message_id, item.to_addr, e)
         return False
     failpoint("after_smtp_send")
-    _keep_sent_copy(ctx, mb, item.rfc822)
+    no_copy = _keep_sent_copy(ctx, mb, item.rfc822)
     failpoint("after_sent_copy")
-    ctx.store.set_reply_state(item.id, ReplyState.SENT, count_attempt=True, queue=item.queue)
+    ctx.store.set_reply_state(item.id, ReplyState.SENT, error=no_copy, count_attempt=True, queue=item.queue)
     return True
 
 
@@ -163,14 +163,18 @@ def _defer(ctx: PollContext, item: OutboxItem, error: str, now: datetime) -> Non
     log.warning("reply deferred (attempt %d): %s", attempts, error)
 
 
-def _keep_sent_copy(ctx: PollContext, mb: Mailbox, raw: bytes) -> None:
+def _keep_sent_copy(ctx: PollContext, mb: Mailbox, raw: bytes) -> str | None:
+    """APPEND the sent reply to the Sent folder (what later proves it went out); the reason when it failed,
+    kept on the reply (it is sent all the same)."""
     folder = ctx.cfg.mailbox.sent_folder
     if not folder:
-        return
+        return None
     try:
         mb.append(folder, raw)
     except MailboxError as e:
         log.warning("reply sent but no copy kept in %s: %s", folder, e)
+        return f"sent, but no copy kept in {folder}: {e}"
+    return None
 
 
 def _subject(item: OutboxItem) -> str:
