@@ -122,15 +122,16 @@ PAGE_WIDTH = 180
 
 # Column widths (Excel character units; a Chinese character takes two) by header, the same in every sheet.
 # Chosen for reading on paper (a long text wraps within its column instead of widening it); 项目台账's
-# columns fit two A4 landscape page widths at about 8 pt. A header not listed gets DEFAULT_WIDTH.
+# columns fit two A4 landscape page widths at about 8 pt (LibreOffice: 7.8 pt with the five 复核 columns).
+# A header not listed gets DEFAULT_WIDTH.
 DEFAULT_WIDTH = 10
 WIDTHS: dict[str, float] = {
     # 项目台账
-    "受理编号": 15, "区县": 8, "项目名称": 15, "牵头申报单位": 15, "统一社会信用代码": 11, "单位性质": 6,
-    "项目类别": 6, "技术领域": 9, "合作服务机构": 13, "有效专利数": 6, "有效发明专利数": 6, "PCT申请数": 6,
+    "受理编号": 15, "区县": 8, "项目名称": 14, "牵头申报单位": 14, "统一社会信用代码": 10, "单位性质": 6,
+    "项目类别": 6, "技术领域": 8, "合作服务机构": 12, "有效专利数": 6, "有效发明专利数": 6, "PCT申请数": 6,
     "折算有效发明专利数": 6, "申请资助金额（万元）": 7, "市级承担（万元）": 7, "区级承担（万元）": 7, "状态": 9,
-    "问题代码": 14, "问题说明": 30, "来件时间": 19, "来源邮件": 12, "申报书文件": 15, "识别方式": 6, "盖章": 6,
-    "自动判定": 9, "复核结论": 9, "复核意见": 20, "复核人": 7, "复核时间": 19,
+    "问题代码": 13, "问题说明": 26, "来件时间": 19, "来源邮件": 12, "申报书文件": 13, "识别方式": 6, "盖章": 6,
+    "自动判定": 9, "复核结论": 9, "复核意见": 16, "复核人": 7, "复核时间": 19,
     # 来件登记
     "UID": 6, "Message-ID": 16, "发件人": 18, "主题": 22, "收到时间": 19, "附件": 28, "处理结果": 9,
     "回复类型": 9, "回复时间": 19, "补发": 20,
