@@ -18,7 +18,7 @@ import stat
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -80,6 +80,7 @@ DEFAULT_TITLE = "项目台账"
 TOTAL_LABEL = "合计"
 STAMPED_TEXT = {True: "已收到", False: "未收到"}
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"  # times are date-time cells (Asia/Shanghai), so date filters work
+DATE_FORMAT = "yyyy-mm-dd"
 
 # Project columns taken straight from the summary row (spec section 3 canonical names).
 VALUE_COLUMNS = ("项目名称", "牵头申报单位", "统一社会信用代码", "单位性质")
@@ -577,6 +578,8 @@ def _row_cells(
             linked.append(i)
         elif kind is datetime:
             cells[i] = _Styled(value, looks.body(ws, number_format=DATETIME_FORMAT))
+        elif kind is date:  # a district's table may hold a date: shown as one, not as a serial number
+            cells[i] = _Styled(value, looks.body(ws, number_format=DATE_FORMAT))
     return cells, linked
 
 

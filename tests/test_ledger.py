@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +343,16 @@ def test_times_are_date_time_cells_in_shanghai_shown_as_date_and_time(book: Any)
                                         datetime(2024, 11, 5, 9, 10)]
     assert all(c.is_date and c.number_format == "yyyy-mm-dd hh:mm:ss" for c in cells)
     assert column(book["来件登记"], "回复时间")[2].value == "发送失败：554 DT:SPM", "a state stays text"
+
+
+def test_a_date_in_a_districts_table_stays_a_date(tmp_path: Path) -> None:
+    """A date a summary table held (in any column) is a date cell shown yyyy-mm-dd, next to normal cells."""
+    p = project("X-1", values={"合作服务机构": date(2024, 10, 30), "技术领域": "新材料"})
+    book = load_workbook(write(tmp_path, Ledger([p, project("X-2")], [], {}), [], {}))
+    cells = column(book["项目台账"], "合作服务机构")
+    assert cells[0].is_date and cells[0].value == datetime(2024, 10, 30) and cells[0].number_format == "yyyy-mm-dd"
+    assert cells[1].value == "徐州某知识产权代理有限公司" and not cells[1].is_date
+    assert column(book["项目台账"], "技术领域")[1].number_format == "General"
 
 
 def test_district_summary_marks_the_stamped_tables_and_its_total_row_counts_them(tmp_path: Path) -> None:
