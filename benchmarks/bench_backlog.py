@@ -20,11 +20,12 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,8 +80,55 @@ def floor(tables: list[bytes], forms: list[bytes]) -> float:
     return time.perf_counter() - t0
 
 
-def pipeline(dovecot: Dovecot, smtp: SmtpServer, tmp: Path, mail: list, label: str) -> tuple[float, int, int]:
-    """Seconds from the first poll's start to the last receipt; the polls run; peak RSS (KiB) of a poll."""
+class TreeSampler(threading.Thread):
+    """Samples /proc for a process and its descendants (the parser children under the fork server):
+    CPU seconds per process (the last value seen), the worker's peak RSS and the tree's peak RSS."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.interval, self.root = interval, 0
+        self.cpu: dict[int, float] = {}
+        self.worker_peak = self.tree_peak = self.child_peak = 0  # KiB
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            if self.root:
+                self.sample(self.root)
+
+    def sample(self, root: int) -> None:
+        parent, stats = {}, {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid = int(entry.name)
+            parent[pid] = int(fields[1])
+            stats[pid] = ((int(fields[11]) + int(fields[12])) / self.TICK, int(fields[21]) * 4)  # utime+stime, rss
+        tree = {root}
+        for _ in range(4):
+            tree |= {p for p, pp in parent.items() if pp in tree}
+        total = 0
+        for pid in tree & stats.keys():
+            cpu, rss = stats[pid]
+            self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu)
+            total += rss
+            if pid == root:
+                self.worker_peak = max(self.worker_peak, rss)
+            else:
+                self.child_peak = max(self.child_peak, rss)
+        self.tree_peak = max(self.tree_peak, total)
+
+
+def pipeline(dovecot: Dovecot, smtp: SmtpServer, tmp: Path, mail: list, label: str,
+             profile: Path | None = None) -> Run:
+    """From the first poll's start to the last receipt: seconds, polls, CPU and peak memory."""
     user, password = dovecot.new_user()
     deliver(dovecot, user, mail)
     env_name = "BENCH_BACKLOG_PW"
@@ -94,21 +142,41 @@ def pipeline(dovecot: Dovecot, smtp: SmtpServer, tmp: Path, mail: list, label: s
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start, first = time.perf_counter(), len(smtp.messages)
     polls = 0
+    sampler = TreeSampler()
+    sampler.start()
     while len(smtp.messages) - first < len(mail) and polls < 20:
         polls += 1
-        subprocess.run([sys.executable, "-m", "intake.cli", "poll", "--config", str(config)], cwd=ROOT, env=env,
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        prof = ["-m", "cProfile", "-o", str(profile / f"{label}-poll{polls}.prof")] if profile else []
+        proc = subprocess.Popen([sys.executable, *prof, "-m", "intake.cli", "poll", "--config", str(config)],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sampler.root = proc.pid
+        if proc.wait():
+            raise SystemExit(f"{label}: poll exited with {proc.returncode}")
     seconds = time.perf_counter() - start
+    sampler.stop.set()
+    sampler.join()
     if len(smtp.messages) - first < len(mail):
         raise SystemExit(f"{label}: only {len(smtp.messages) - first} of {len(mail)} receipts after {polls} polls")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, polls, peak
+    return Run(seconds, polls, sum(sampler.cpu.values()), sampler.worker_peak, sampler.child_peak,
+               sampler.tree_peak)
+
+
+@dataclass
+class Run:
+    seconds: float
+    polls: int
+    cpu: float  # CPU seconds of the poll and its parser children
+    worker_peak_kb: int
+    child_peak_kb: int
+    tree_peak_kb: int
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--compare", type=int, default=100, help="a smaller backlog, for memory growth (0: skip)")
+    ap.add_argument("--profile", type=Path, help="write each poll's cProfile data into this directory")
+    ap.add_argument("--no-floor", action="store_true", help="skip the floor (while iterating)")
     args = ap.parse_args()
     binary = find_dovecot()
     if binary is None or os.geteuid() != 0:
@@ -120,16 +188,19 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             for n in [x for x in (args.compare, args.messages) if x]:
                 mail, tables, forms = backlog(n)
-                t_pipe, polls, peak = pipeline(dovecot, smtp, Path(tmp), mail, f"backlog{n}")
-                t_floor = floor(tables, forms)
-                results[n] = (t_pipe, t_floor, peak)
-                print(f"{n:4} messages: pipeline {t_pipe:6.1f} s ({n / t_pipe:5.2f} msg/s, {polls} polls, "
-                      f"peak RSS of a poll so far {peak / 1024:.0f} MiB); floor {t_floor:6.1f} s "
-                      f"({n / t_floor:5.2f} msg/s); ratio {t_pipe / t_floor:.3f} (target <= 0.10)", flush=True)
+                run = pipeline(dovecot, smtp, Path(tmp), mail, f"backlog{n}", args.profile)
+                t_floor = float("nan") if args.no_floor else floor(tables, forms)
+                results[n] = (run.seconds, t_floor)
+                print(f"{n:4} messages: pipeline {run.seconds:6.1f} s ({n / run.seconds:5.2f} msg/s, {run.polls} "
+                      f"polls, CPU {run.cpu:5.1f} s = {run.cpu / run.seconds:4.2f} of {os.cpu_count()} cores; "
+                      f"peak RSS worker {run.worker_peak_kb / 1024:.0f} MiB, a parser child "
+                      f"{run.child_peak_kb / 1024:.0f} MiB, all {run.tree_peak_kb / 1024:.0f} MiB); "
+                      f"floor {t_floor:6.1f} s ({n / t_floor:5.2f} msg/s); ratio {run.seconds / t_floor:.3f} "
+                      "(target <= 0.10)", flush=True)
     finally:
         smtp.stop()
         dovecot.stop()
-    t_pipe, t_floor, _ = results[args.messages]
+    t_pipe, t_floor = results[args.messages]
     return 0 if t_pipe / t_floor <= 0.10 else 1
 
 
