@@ -90,13 +90,18 @@ class TreeSampler(threading.Thread):
         super().__init__(daemon=True)
         self.interval, self.root = interval, 0
         self.cpu: dict[int, float] = {}
+        self.roots: set[int] = set()
         self.worker_peak = self.tree_peak = self.child_peak = 0  # KiB
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(self.interval):
             if self.root:
+                self.roots.add(self.root)
                 self.sample(self.root)
+
+    def worker_cpu(self) -> float:
+        return sum(self.cpu.get(pid, 0.0) for pid in self.roots)
 
     def sample(self, root: int) -> None:
         parent, stats = {}, {}
@@ -157,8 +162,8 @@ def pipeline(dovecot: Dovecot, smtp: SmtpServer, tmp: Path, mail: list, label: s
     sampler.join()
     if len(smtp.messages) - first < len(mail):
         raise SystemExit(f"{label}: only {len(smtp.messages) - first} of {len(mail)} receipts after {polls} polls")
-    return Run(seconds, polls, sum(sampler.cpu.values()), sampler.worker_peak, sampler.child_peak,
-               sampler.tree_peak)
+    return Run(seconds, polls, sum(sampler.cpu.values()), sampler.worker_cpu(), sampler.worker_peak,
+               sampler.child_peak, sampler.tree_peak)
 
 
 @dataclass
@@ -166,6 +171,7 @@ class Run:
     seconds: float
     polls: int
     cpu: float  # CPU seconds of the poll and its parser children
+    worker_cpu: float  # of the poll processes alone
     worker_peak_kb: int
     child_peak_kb: int
     tree_peak_kb: int
@@ -192,7 +198,8 @@ def main() -> int:
                 t_floor = float("nan") if args.no_floor else floor(tables, forms)
                 results[n] = (run.seconds, t_floor)
                 print(f"{n:4} messages: pipeline {run.seconds:6.1f} s ({n / run.seconds:5.2f} msg/s, {run.polls} "
-                      f"polls, CPU {run.cpu:5.1f} s = {run.cpu / run.seconds:4.2f} of {os.cpu_count()} cores; "
+                      f"polls, CPU {run.cpu:5.1f} s = {run.cpu / run.seconds:4.2f} of {os.cpu_count()} cores "
+                      f"(worker {run.worker_cpu:.1f} s, parsers {run.cpu - run.worker_cpu:.1f} s); "
                       f"peak RSS worker {run.worker_peak_kb / 1024:.0f} MiB, a parser child "
                       f"{run.child_peak_kb / 1024:.0f} MiB, all {run.tree_peak_kb / 1024:.0f} MiB); "
                       f"floor {t_floor:6.1f} s ({n / t_floor:5.2f} msg/s); ratio {run.seconds / t_floor:.3f} "

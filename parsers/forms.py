@@ -545,13 +545,19 @@ def _head_items(page: Any) -> tuple[list[Item], bool]:
         pass
 
     class Head(PDFPageAggregator):
+        drawn: dict[int, int] = {}  # characters in each container (the page, a form XObject's figure)
+
         def render_char(self, *args: Any, **kwargs: Any) -> float:
             advance = super().render_char(*args, **kwargs)
-            if sum(isinstance(o, LTChar) for o in self.cur_item) >= HEAD_CHARS:
+            # each call adds one LTChar to the current container: counted here, not re-counted per character
+            key = id(self.cur_item)
+            self.drawn[key] = self.drawn.get(key, 0) + 1
+            if self.drawn[key] >= HEAD_CHARS:
                 raise Enough
             return advance
 
     device = Head(page.pdf.rsrcmgr, laparams=None)
+    device.drawn = {}
     try:
         PDFPageInterpreter(page.pdf.rsrcmgr, device).process_page(page.page_obj)
     except Enough:
