@@ -12,7 +12,14 @@ Target: the pipeline takes at most 0.10 of the floor's time (forms are read
 only as far as their fields, documents are parsed on both cores), and its
 peak memory does not grow with the backlog (run two sizes and compare).
 
-    sudo .venv/bin/python benchmarks/bench_backlog.py [--messages 300] [--compare 100]
+Printed per size: messages per second; when the first receipt arrived (start-up,
+fetching, reading and recording all messages, rendering the replies: what
+follows is sending); the CPU seconds of the poll process and of its parser
+children (sampled from /proc every 0.1 s), as a share of the cores; the peak
+RSS of the worker, of one parser child and of the whole tree; the floor and
+the ratio. ``--profile DIR`` keeps each poll's cProfile data.
+
+    sudo .venv/bin/python benchmarks/bench_backlog.py [--messages 300] [--compare 100] [--no-floor]
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,9 +94,10 @@ class TreeSampler(threading.Thread):
 
     TICK = os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, interval: float = 0.1) -> None:
+    def __init__(self, receipts: Callable[[], int], start: float, interval: float = 0.1) -> None:
         super().__init__(daemon=True)
         self.interval, self.root = interval, 0
+        self.receipts, self.start_time, self.first_receipt = receipts, start, 0.0  # when the first receipt came
         self.cpu: dict[int, float] = {}
         self.roots: set[int] = set()
         self.worker_peak = self.tree_peak = self.child_peak = 0  # KiB
@@ -99,6 +108,8 @@ class TreeSampler(threading.Thread):
             if self.root:
                 self.roots.add(self.root)
                 self.sample(self.root)
+            if not self.first_receipt and self.receipts() > 0:
+                self.first_receipt = time.perf_counter() - self.start_time
 
     def worker_cpu(self) -> float:
         return sum(self.cpu.get(pid, 0.0) for pid in self.roots)
@@ -147,7 +158,7 @@ def pipeline(dovecot: Dovecot, smtp: SmtpServer, tmp: Path, mail: list, label: s
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start, first = time.perf_counter(), len(smtp.messages)
     polls = 0
-    sampler = TreeSampler()
+    sampler = TreeSampler(receipts=lambda: len(smtp.messages) - first, start=start)
     sampler.start()
     while len(smtp.messages) - first < len(mail) and polls < 20:
         polls += 1
@@ -162,7 +173,8 @@ def pipeline(dovecot: Dovecot, smtp: SmtpServer, tmp: Path, mail: list, label: s
     sampler.join()
     if len(smtp.messages) - first < len(mail):
         raise SystemExit(f"{label}: only {len(smtp.messages) - first} of {len(mail)} receipts after {polls} polls")
-    return Run(seconds, polls, sum(sampler.cpu.values()), sampler.worker_cpu(), sampler.worker_peak,
+    return Run(seconds, polls, sampler.first_receipt, sum(sampler.cpu.values()), sampler.worker_cpu(),
+               sampler.worker_peak,
                sampler.child_peak, sampler.tree_peak)
 
 
@@ -170,6 +182,7 @@ def pipeline(dovecot: Dovecot, smtp: SmtpServer, tmp: Path, mail: list, label: s
 class Run:
     seconds: float
     polls: int
+    first_receipt: float  # seconds to the first receipt: start-up, fetching, reading and recording, rendering
     cpu: float  # CPU seconds of the poll and its parser children
     worker_cpu: float  # of the poll processes alone
     worker_peak_kb: int
@@ -198,7 +211,8 @@ def main() -> int:
                 t_floor = float("nan") if args.no_floor else floor(tables, forms)
                 results[n] = (run.seconds, t_floor)
                 print(f"{n:4} messages: pipeline {run.seconds:6.1f} s ({n / run.seconds:5.2f} msg/s, {run.polls} "
-                      f"polls, CPU {run.cpu:5.1f} s = {run.cpu / run.seconds:4.2f} of {os.cpu_count()} cores "
+                      f"polls, first receipt after {run.first_receipt:.1f} s, "
+                      f"CPU {run.cpu:5.1f} s = {run.cpu / run.seconds:4.2f} of {os.cpu_count()} cores "
                       f"(worker {run.worker_cpu:.1f} s, parsers {run.cpu - run.worker_cpu:.1f} s); "
                       f"peak RSS worker {run.worker_peak_kb / 1024:.0f} MiB, a parser child "
                       f"{run.child_peak_kb / 1024:.0f} MiB, all {run.tree_peak_kb / 1024:.0f} MiB); "
