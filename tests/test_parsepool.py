@@ -274,13 +274,20 @@ def test_a_poll_over_hostile_mail_records_every_message_with_its_district(imap_a
     assert big.attachments == ()
 
 
-def test_a_poll_reads_the_next_messages_ahead_with_the_same_results(imap_account, tmp_path: Path):
+@pytest.mark.parametrize("limit", [None, 1000], ids=["ahead", "too-big-to-hold"])
+def test_a_poll_reads_the_next_messages_ahead_with_the_same_results(imap_account, tmp_path: Path, limit,
+                                                                    monkeypatch: pytest.MonkeyPatch):
     """A poll hands each fetched message to the parser children before recording it: every file of a backlog
-    is read once, ahead, and the recorded attachments are what the parsers give in process."""
+    is read once, ahead, and the recorded attachments are what the parsers give in process. A message over
+    the read-ahead size is read in its turn instead, with the same results."""
     from support import make_config, on_time
 
+    from intake.poll import cycle
     from intake.store import Store
     from intake.worker import Worker
+
+    if limit is not None:
+        monkeypatch.setattr(cycle, "READ_AHEAD_BYTES", limit)
 
     sender = b"ylq-ip@example.cn"
     forms = [FORMS / "new_lines.pdf", FORMS / "new_table.pdf", FORMS / "upgrade_table_10_pages.pdf"]
@@ -295,7 +302,7 @@ def test_a_poll_reads_the_next_messages_ahead_with_the_same_results(imap_account
         worker = Worker(cfg, store)
         worker.poll()
         stored = sorted(store.messages(), key=lambda m: m.uid)
-    assert worker.ctx.parsers is not None and worker.ctx.parsers.stats.read_ahead == 6
+    assert worker.ctx.parsers is not None and worker.ctx.parsers.stats.read_ahead == (6 if limit is None else 0)
     for message, form in zip(stored, forms, strict=True):
         got = {a.filename: (a.kind, a.error_code) for a in message.attachments}
         want = read_document(form.read_bytes(), "申报书.pdf", "pdf")

@@ -37,7 +37,7 @@ from intake.poll.context import PollContext
 log = logging.getLogger("intake")
 T = TypeVar("T")
 DRY_RUN_DIR = "dry-run"
-READ_AHEAD, READ_AHEAD_BYTES = 3, 64 * 1024 * 1024  # messages fetched and handed to the parsers before recorded
+READ_AHEAD, READ_AHEAD_BYTES = 3, 16 * 1024 * 1024  # messages fetched and handed to the parsers before recorded
 MailboxFactory = Callable[..., Mailbox]
 
 
@@ -166,14 +166,16 @@ def _read_ahead(
 ) -> Iterator[FetchedMessage]:
     """The fetched messages in order, each handed to the parser pool to be read ahead a few messages before
     the worker records it, so the parser children read the next messages' files while the worker records
-    this one (both cores busy on a backlog). At most ``READ_AHEAD`` messages and ``READ_AHEAD_BYTES`` wait."""
+    this one (both cores busy on a backlog). At most ``READ_AHEAD`` messages and ``READ_AHEAD_BYTES`` wait; a
+    message over ``READ_AHEAD_BYTES`` is not read ahead."""
     if ctx.parsers is None:
         yield from bodies
         return
     window: collections.deque[FetchedMessage] = collections.deque()
     held = 0
     for fetched in bodies:
-        ctx.parsers.read_ahead(record.ahead_tag(folder, validity, fetched.uid), fetched.raw)
+        if len(fetched.raw) <= READ_AHEAD_BYTES:  # a bigger message is read in its turn, not held ahead
+            ctx.parsers.read_ahead(record.ahead_tag(folder, validity, fetched.uid), fetched.raw)
         window.append(fetched)
         held += len(fetched.raw)
         while window and (len(window) > READ_AHEAD or held > READ_AHEAD_BYTES):
