@@ -553,7 +553,9 @@ def _head_items(page: Any) -> tuple[list[Item], bool]:
         pass
 
     class Head(PDFPageAggregator):
-        drawn: dict[int, int] = {}  # characters in each container (the page, a form XObject's figure)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.drawn: dict[int, int] = {}  # characters in each container (the page, a form XObject's figure)
 
         def render_char(self, *args: Any, **kwargs: Any) -> float:
             advance = super().render_char(*args, **kwargs)
@@ -565,7 +567,6 @@ def _head_items(page: Any) -> tuple[list[Item], bool]:
             return advance
 
     device = Head(page.pdf.rsrcmgr, laparams=None)
-    device.drawn = {}
     try:
         PDFPageInterpreter(page.pdf.rsrcmgr, device).process_page(page.page_obj)
     except Enough:
