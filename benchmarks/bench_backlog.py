@@ -153,7 +153,8 @@ def pipeline(dovecot: Dovecot, smtp: SmtpServer, tmp: Path, mail: list, label: s
                                          "password_env": env_name},
                       smtp={"host": smtp.host, "port": smtp.port})
     config = tmp / f"{label}.toml"
-    text = config_toml(cfg).replace('sender = "', f"max_replies_per_poll = {len(mail)}\nsender = \"", 1)
+    limits = f"max_replies_per_poll = {len(mail)}\nmax_replies_per_sender_per_day = {len(mail)}\n"
+    text = config_toml(cfg).replace('sender = "', limits + 'sender = "', 1)
     config.write_text(text, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     start, first = time.perf_counter(), len(smtp.messages)
