@@ -140,7 +140,8 @@ def _child_main(conn: Connection, memory_bytes: int, reader: Reader, tasks: int)
     (or retiring)."""
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    for _ in range(tasks):
+    done = 0  # files read (a message read ahead counts its files, at least one), as the parent counts them
+    while done < tasks:
         try:
             head = conn.recv()
             if head is None:
@@ -150,11 +151,13 @@ def _child_main(conn: Connection, memory_bytes: int, reader: Reader, tasks: int)
             return
         try:
             if head == MESSAGE:
-                retire = _read_message(conn, reader, data, memory_bytes)
+                retire, read = _read_message(conn, reader, data, memory_bytes)
+                done += max(read, 1)
             else:
                 result, note, retire = _checked(_answer(reader, data, *head), memory_bytes)
                 del data
                 conn.send((FILE, result, note, _status_kb("VmHWM"), retire))
+                done += 1
         except (OSError, MemoryError, ValueError):
             return
         if retire:
@@ -172,30 +175,30 @@ def _checked(answer: tuple[dict[str, Any], str], memory_bytes: int) -> tuple[dic
     return result, note, retire
 
 
-def _read_message(conn: Connection, reader: Reader, raw: bytes, memory_bytes: int) -> bool:
+def _read_message(conn: Connection, reader: Reader, raw: bytes, memory_bytes: int) -> tuple[bool, int]:
     """Take a raw message apart as the worker will (``parsers.mail``) and read each of its files, answering
-    file by file: first the files' keys, then each file's result as it is read, then the end. True: retire."""
+    file by file: first the files' keys, then each file's result as it is read, then the end.
+    (retire, files read)."""
     try:
         files = _message_files(raw)
     except MemoryError:
         conn.send((END, "MemoryError taking the message apart", _status_kb("VmHWM"), True))
-        return True
+        return True, 0
     except Exception:  # noqa: BLE001 - parse_mail never raises; if it did, the worker reads the files itself
         conn.send((END, traceback.format_exc(limit=5), _status_kb("VmHWM"), False))
-        return False
+        return False, 0
     del raw
     conn.send((KEYS, [key for key, _ in files], time.monotonic()))
-    while files:
+    read = 0
+    retire = False
+    while files and not retire:
         key, (data, filename, sniffed) = files.pop(0)
         result, note, retire = _checked(_answer(reader, data, filename, sniffed), memory_bytes)
         del data
         conn.send((DOC, key, result, note, time.monotonic()))
-        if retire:
-            break
-    else:
-        retire = False
+        read += 1
     conn.send((END, "", _status_kb("VmHWM"), retire))
-    return retire
+    return retire, read
 
 
 def _message_files(raw: bytes) -> list[tuple[tuple[bytes, str, str], Item]]:
@@ -504,6 +507,7 @@ class ParserPool:
         if kind == DOC:
             key, result, note, at = rest
             job.results[key] = result
+            child.answered += 1  # counted per file, as the child counts them
             child.deadline = at + self.timeout  # the next file has its own time (one clock for all processes)
             self._noted(result, note, key[1])
             return False
@@ -517,7 +521,8 @@ class ParserPool:
                 log.error("parser child reading a message ahead: %s", note)
         job.done = True
         self.stats.child_peak_rss_kb.append(peak_kb)
-        child.answered += 1
+        if kind == FILE or not job.results:
+            child.answered += 1  # a file; a message read ahead without files counts one
         child.job = None
         if retiring or child.answered >= self.tasks_per_child:
             self._discard(child)  # it exits by itself after this answer

@@ -194,6 +194,18 @@ def test_a_file_that_kills_or_hangs_its_child_while_read_ahead_is_unreadable(how
     assert got[2] == read_document(*last) and got[2]["kind"] != "pid"
 
 
+def test_files_read_ahead_count_towards_the_task_count():
+    """A child's task count counts files, also those of a message read ahead: after a message of three files a
+    child with tasks_per_child=2 is replaced (a message is never split between children)."""
+    raw = _message("pid", "pid2", "pid3")
+    with ParserPool(1, tasks_per_child=2, reader=_by_name) as pool:
+        pool.read_ahead("m1", raw)
+        first = pool.read_many(_files(raw)[:1], tag="m1")[0]
+        after = pool.read(b"", "pid", "")
+        assert pool.stats.children_started == 2
+    assert first["kind"] == "pid" and after["kind"] == "pid" and first["pid"] != after["pid"]
+
+
 def test_messages_passed_over_are_not_read():
     """A message read ahead that the worker never asks for (it had no files to read) is dropped once a later
     message is asked for; one still queued is never sent to a child."""
