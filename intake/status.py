@@ -95,7 +95,7 @@ def _attention(troubles: list[Trouble], tz: tzinfo) -> list[str]:
 
 
 def _projects(cfg: Config, store: Store) -> list[str]:
-    ledger = build_ledger(store.messages(), cfg)
+    ledger = build_ledger(store.messages(), cfg, decisions=store.decisions(), final=store.final_results())
     by_district: dict[str, Counter[str]] = {d.name: Counter() for d in cfg.districts}
     for p in ledger.projects:
         by_district.setdefault(p.district, Counter())[p.status] += 1

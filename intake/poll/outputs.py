@@ -41,7 +41,8 @@ def write_outputs(ctx: PollContext) -> str:
     """Rewrite ``ledger.xlsx`` and the staff digest beside it from the store (each atomically)."""
     revision = ctx.store.revision()  # read first: a change made while writing forces the next write
     messages, replies = ctx.store.messages(), ctx.store.replies()
-    ledger = build_ledger(messages, ctx.cfg)
+    ledger = build_ledger(messages, ctx.cfg, decisions=ctx.store.decisions(), final=ctx.store.final_results())
+    ledger.resends = ctx.store.resends()
     data_dir = ctx.cfg.paths.data_dir
     write_ledger(data_dir / "ledger.xlsx", ledger, messages, replies, ctx.cfg.campaign.tz, data_dir=data_dir)
     now = ctx.clock()

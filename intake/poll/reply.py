@@ -40,7 +40,8 @@ def render_owed_replies(ctx: PollContext) -> Rendered:
         return Rendered()
     first = min(due)
     messages = ctx.store.messages()
-    builder = LedgerBuilder([m for m in messages if m.id < first], ctx.cfg)
+    builder = LedgerBuilder([m for m in messages if m.id < first], ctx.cfg, decisions=ctx.store.decisions(),
+                            final=ctx.store.final_results())
     queued = failed = 0
     for message in (m for m in messages if m.id >= first):
         builder.add(message)
