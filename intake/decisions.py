@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from intake.models import Code, Decision, FinalResult, Finding, Ledger, Project, Status
+from intake.models import Code, Decision, FinalResult, Finding, Ledger, Project, Severity, Status
 from intake.store import NewDecision
 from reports.labels import ledger_time
 
@@ -83,9 +83,10 @@ def _final(p: Project, result: FinalResult | None) -> Project:
 
 def not_corrected_text(p: Project) -> str:
     """The NOT_CORRECTED sentence: 逾期未补正, and what was left to correct."""
-    left = "；".join(f.message.rstrip("。") for f in p.findings if f.code is not Code.NOT_CORRECTED
-                    and f.severity.value == "fix")
-    return f"{NOT_CORRECTED_TEXT}：截止时间前未补正（{left}），不予受理。" if left else f"{NOT_CORRECTED_TEXT}，不予受理。"
+    left = "；".join(f.message.rstrip("。") for f in p.findings if f.severity is Severity.FIX)
+    if not left:
+        return f"{NOT_CORRECTED_TEXT}，不予受理。"
+    return f"{NOT_CORRECTED_TEXT}：截止时间前未补正（{left}），不予受理。"
 
 
 # -- deciding -----------------------------------------------------------------------------------------

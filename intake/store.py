@@ -790,8 +790,9 @@ class Store:
         """Every decision ever made, oldest first."""
         rows = self.db.execute("SELECT * FROM decisions ORDER BY id")
         return [Decision(r["id"], r["number"], Status(r["status"]), r["reason"], r["decided_by"],
-                         datetime.fromisoformat(r["decided_at"]), Status(r["auto_status"]) if r["auto_status"] else None,
-                         _dt(r["material_at"]), r["source"]) for r in rows]
+                         datetime.fromisoformat(r["decided_at"]),
+                         Status(r["auto_status"]) if r["auto_status"] else None, _dt(r["material_at"]), r["source"])
+                for r in rows]
 
     def decisions_notified_through(self) -> int:
         """The last decision whose status changes were checked for 状态变更通知."""
