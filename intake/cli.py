@@ -20,6 +20,7 @@ from intake.models import Status
 from intake.store import Store
 
 log = logging.getLogger("intake")
+REVIEW_STATUSES = (Status.ACCEPTED, Status.NEEDS_FIX, Status.REVIEW, Status.REJECTED)  # as `intake review` lists them
 DEFAULT_CONFIG = os.environ.get("INTAKE_CONFIG", "config.toml")
 EXIT_CONFIG, EXIT_MAILBOX, EXIT_LOCKED, EXIT_STALE = 2, 3, 4, 5
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -372,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="process and write the ledger; send nothing, move nothing")
         if name == "review":
             p.add_argument("number", nargs="?", metavar="受理编号", help="the project, e.g. XZ2024-云龙-001")
-            p.add_argument("--status", choices=[s.value for s in reversed(Status)], help="the decided status")
+            p.add_argument("--status", choices=[s.value for s in REVIEW_STATUSES], help="the decided status")
             p.add_argument("--reason", help="why (复核意见); shown to the district when the status changes")
             p.add_argument("--by", help="who decides (复核人; default: the login name)")
             p.add_argument("--from", dest="from_file", metavar="FILE.xlsx",

@@ -60,6 +60,7 @@ def status(cfg: Config, store: Store, now: datetime) -> StatusReport:
     states = ("sent", "queued", "sending", "failed", "render_failed")
     lines.append("replies: " + ", ".join(f"{s} {replies.get(s, 0)}" for s in states))
     lines.extend(_failed_replies(store))
+    lines.extend(_staff(store, tz))
     left = cfg.campaign.deadline - now
     when = f"{cfg.campaign.deadline.astimezone(tz):%Y-%m-%d %H:%M:%S}"
     lines.append(f"deadline: {when} ({_ago(left)} left)" if left.total_seconds() > 0
@@ -103,6 +104,21 @@ def _projects(cfg: Config, store: Store) -> list[str]:
     for name, counter in by_district.items():
         detail = ", ".join(f"{s} {counter[s]}" for s in STATUS_ORDER)
         out.append(f"  {name}: {sum(counter.values())} ({detail})")
+    return out
+
+
+def _staff(store: Store, tz: tzinfo) -> list[str]:
+    """Staff re-sends (each its own reply), decisions, and whether the close-out ran."""
+    resends = [r for rs in store.resends().values() for r in rs]
+    by_state = Counter(r.state.value for r in resends)
+    out = [f"re-sends (补发): {len(resends)}"
+           + (" (" + ", ".join(f"{s} {n}" for s, n in sorted(by_state.items())) + ")" if resends else "")]
+    decisions = store.decisions()
+    out.append(f"staff decisions: {len(decisions)} on {len({d.number for d in decisions})} project(s)")
+    closed = store.closeout()
+    out.append("close-out: not run" if closed is None else
+               f"close-out: ran {closed.closed_at.astimezone(tz):%Y-%m-%d %H:%M:%S}"
+               + (" (--force)" if closed.forced else "") + f", {len(closed.results)} project(s) in 终审结果")
     return out
 
 
