@@ -19,7 +19,7 @@ from intake.closeout import CloseRefused, close
 from intake.compose import compose
 from intake.config import Config
 from intake.models import ReplyKind, ReplyState, Status
-from intake.resend import ResendRefused, queue_resend
+from intake.resend import ResendRefused, queue_resend, resend_subject
 from intake.review import review_one
 from intake.store import Store
 from intake.worker import Worker
@@ -261,6 +261,13 @@ def test_a_crash_between_queueing_and_sending_sends_each_result_once(
 
 
 # -- re-sends --------------------------------------------------------------------------------------------
+
+
+def test_the_resend_subject_marks_the_reply_label() -> None:
+    """回执/逾期通知 get （补发） after their label; an already marked subject is not marked twice."""
+    assert resend_subject("回执：云龙区申报材料：第二批") == "回执（补发）：云龙区申报材料：第二批"
+    assert resend_subject("逾期通知：补充材料") == "逾期通知（补发）：补充材料"
+    assert resend_subject("回执（补发）：x") == "回执（补发）：x"
 
 
 def test_resend_sends_a_marked_copy_with_the_same_threading_recorded_apart(imap_account: Any, smtp_server: Any,
