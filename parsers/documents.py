@@ -19,7 +19,8 @@ Where the bytes cannot tell, the file name does, and only there:
   another program is that program's; any other scan raises
   ``ScannedFormError`` as before (the merge takes it for a 申报书 only when
   its name says 申报书 or 申请书);
-- an image named 合作协议 / 承诺书 is that document.
+- an image is read by OCR like a scanned PDF (with the ``ocr`` extra); when
+  OCR cannot tell, an image named 合作协议 / 承诺书 is that document.
 """
 
 from __future__ import annotations
@@ -96,12 +97,23 @@ def _parse(data: bytes, filename: str, sniffed: str, program: str) -> ParsedDocu
                 raise
             return named
     if sniffed == "image":
-        return _scan_by_name(filename, program, forms=False)
+        return _image(data, filename, program)
     if encrypted_office(data):
         raise ParseError(filename, "文件已加密（设置了打开密码），请取消密码后重新发送")
     if sniffed == LEGACY_WORD:
         raise ParseError(filename, "旧版 Word（.doc）文件无法读取，请另存为 .docx 或 PDF 后重新发送")
     return None
+
+
+def _image(data: bytes, filename: str, program: str) -> ParsedDocument:
+    """A picture: what OCR reads in it (a form, 合作协议, 信用承诺书, 汇总表, another program's file),
+    else what its file name says (``None`` when neither knows it)."""
+    from parsers.forms import read_scan
+
+    read = read_scan(data, filename, "image")
+    if read is not None:
+        return _form_of(read, program)
+    return _scan_by_name(filename, program, forms=False)
 
 
 def _table_of(table: SummaryTable | None, program: str) -> ParsedDocument:

@@ -162,24 +162,32 @@ def _read(reader: _Reader, pages: Iterator[list[Item]], ocr: bool = False) -> in
 
 
 def _scanned_form(data: bytes, filename: str, scanned: ScannedFormError) -> ApplicationForm | OtherDocument:
-    """A scan read by OCR (``parsers.ocr``) through the same reader, so its title decides what it is
-    (a form of ours or another program's, a 合作协议, a 信用承诺书, a stamped 汇总表), marked
-    ``source="ocr"``. Without the ``ocr`` extra, or when OCR finds nothing it knows, the scan stays
-    ``SCANNED_FORM`` (``scanned`` is raised again; the caller may still know it by file name)."""
+    """A scanned PDF read by OCR; ``scanned`` is raised again when OCR cannot tell what it is."""
+    document = read_scan(data, filename, "pdf")
+    if document is None:
+        raise scanned
+    return document
+
+
+def read_scan(data: bytes, filename: str, sniffed: str) -> ApplicationForm | OtherDocument | None:
+    """A scan (a PDF without text layer, or an image file) read by OCR (``parsers.ocr``) through the
+    same reader, so its title decides what it is (a form of ours or another program's, a 合作协议, a
+    信用承诺书, a stamped 汇总表), marked ``source="ocr"``. ``None`` without the ``ocr`` extra, when
+    OCR fails (a hostile image, the child's memory limit) or when it finds nothing it knows: the
+    caller falls back to the file name."""
     from parsers import ocr
 
     if not OCR_ENABLED or not ocr.available():
-        raise scanned
+        return None
     reader = _Reader()
     try:
-        pages = (list(map(_mend_labels, items)) for items in ocr.document_pages(data, "pdf", SCAN_OCR_PAGES))
+        pages = (list(map(_mend_labels, items)) for items in ocr.document_pages(data, sniffed, SCAN_OCR_PAGES))
         pages_read = _read(reader, pages, ocr=True)
-    except Exception:  # noqa: BLE001 - OCR that fails (a hostile image, the child's memory limit): a scan as before
-        raise scanned from None
+    except Exception:  # noqa: BLE001 - whatever OCR raises, the scan is read as without OCR
+        return None
     document = reader.document(filename, pages_read)
-    if document is None:
-        raise scanned
-    document.source = OCR_SOURCE
+    if document is not None:
+        document.source = OCR_SOURCE
     return document
 
 

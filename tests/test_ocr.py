@@ -199,3 +199,53 @@ def test_ocr_runs_in_a_parser_child_within_its_default_limits() -> None:
     assert result["kind"] == "application_form"
     assert result["parsed"]["source"] == "ocr" and result["parsed"]["seal"] is True
     assert result["parsed"]["fields"]["统一社会信用代码"] == "91320300000104729L"
+
+
+# -- pictures: a form or attachment photographed or scanned to an image file ----------------------
+
+
+def _jpeg(pdf: bytes, **scan: Any) -> bytes:
+    import io
+
+    from make_scan_data import scan_images
+
+    buf = io.BytesIO()
+    scan_images(pdf, dpi=200, **scan)[0].save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_a_photographed_form_is_read_by_its_content_whatever_its_name() -> None:
+    """A JPEG of a form's first page, named like a camera names it, is an application form read by
+    OCR, with the fields that page holds and its seal."""
+    data = _jpeg((FORMS / "new_lines.pdf").read_bytes(), seal=True, seal_text="徐州恒达智能装备有限公司")
+    doc = parse_document(data, "IMG_20241105_0912.jpg", "image")
+    assert isinstance(doc, ApplicationForm) and doc.source == "ocr"
+    assert doc.fields["统一社会信用代码"] == "91320300000104729L"
+    assert doc.seal is True
+
+
+def test_a_photographed_agreement_is_known_by_its_heading_not_its_name() -> None:
+    """A 合作协议 photographed and named after the applicant is the agreement, not a form."""
+    from samples.forms import attachment_pdf, sample_form_fields
+
+    fields = sample_form_fields(2)
+    data = _jpeg(attachment_pdf("合作协议", fields), noise=True, angle=1.5, seed=5)
+    doc = parse_document(data, f"{fields['牵头申报单位']}.jpg", "image")
+    assert doc is not None and doc.kind == "agreement" and doc.source == "ocr"
+
+
+def test_a_picture_ocr_cannot_tell_falls_back_to_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A picture with nothing OCR knows on it is what its name says, else no document; with OCR off,
+    a photographed form is not a form (as without the extra)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (600, 800), (200, 200, 200)).save(buf, "PNG")
+    blank = buf.getvalue()
+    assert parse_document(blank, "合作协议.png", "image").kind == "agreement"
+    assert parse_document(blank, "photo.png", "image") is None
+    monkeypatch.setattr(forms, "OCR_ENABLED", False)
+    data = _jpeg((FORMS / "new_lines.pdf").read_bytes())
+    assert parse_document(data, "IMG_1.jpg", "image") is None
