@@ -68,7 +68,8 @@ def queue_resend(store: Store, folder: str, uid: int, now: datetime) -> Resend:
         raise ResendRefused(f"UID {uid} ({row['outcome']}) has no reply: only district mail gets a receipt or a "
                             "late notice")
     if reply.state not in (ReplyState.SENT, ReplyState.FAILED):
-        raise ResendRefused(f"the reply to UID {uid} is {reply.state.value}, not sent yet: the next poll sends it")
+        raise ResendRefused(f"the reply to UID {uid} is {reply.state.value}, not known to be sent yet: the next poll"
+                            " sends or settles it; re-send after that if still needed")
     domain = reply.reply_message_id.rpartition("@")[2].rstrip(">") or "localhost"
     msg = marked_copy(reply.rfc822, now, domain)
     count = store.queue_resend(row["id"], row["district"], reply.to_addr, str(msg["Message-ID"]), msg.as_bytes())
