@@ -64,6 +64,8 @@ def queue_resend(store: Store, folder: str, uid: int, now: datetime) -> Resend:
     if row is None:
         raise ResendRefused(f"no message with UID {uid} in {folder}")
     reply = store.sent_reply(row["id"])
+    if reply is None and any(d.message_db_id == row["id"] for d in store.replies_due()):
+        raise ResendRefused(f"the reply to UID {uid} is not rendered yet: the next poll sends it")
     if reply is None:
         raise ResendRefused(f"UID {uid} ({row['outcome']}) has no reply: only district mail gets a receipt or a "
                             "late notice")

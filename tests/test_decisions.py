@@ -268,3 +268,16 @@ def test_review_of_an_unknown_project_or_without_a_reason_is_refused(cfg: Config
         with pytest.raises(ReviewError, match="needs a reason"):
             review_one(store, cfg, "XZ2024-云龙-001", "受理", " ", "王审核", now)
         assert store.decisions() == []
+
+
+def test_resend_of_a_reply_not_sent_yet_is_refused(cfg: Config) -> None:
+    """A district message recorded but not yet answered (its receipt is rendered and sent by the next poll):
+    `intake resend` refuses with one line and queues nothing."""
+    from intake.resend import ResendRefused, queue_resend
+
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        raw = mail(1, "云龙区", [sample_project(0, district="云龙区")], 4)
+        Worker(cfg, store).record(FetchedMessage(1, on_time(4), len(raw), raw), 1)
+        with pytest.raises(ResendRefused, match="not rendered yet: the next poll sends it"):
+            queue_resend(store, cfg.mailbox.folder, 1, datetime.now(UTC))
+        assert store.resends() == {}
