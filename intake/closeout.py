@@ -103,9 +103,10 @@ def close(store: Store, cfg: Config, now: datetime, *, force: bool = False) -> C
 
 
 def by_district(results: Sequence[FinalResult], cfg: Config) -> list[tuple[str, list[FinalResult]]]:
-    """The final list per district with projects, in config order."""
+    """The final list per district: every configured district (one without projects gets an empty list, and
+    its notice says nothing was received on time), in config order."""
     order = [d.name for d in cfg.districts]
-    grouped: dict[str, list[FinalResult]] = {}
+    grouped: dict[str, list[FinalResult]] = {name: [] for name in order}
     for r in results:
         grouped.setdefault(r.district, []).append(r)
     return sorted(grouped.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))

@@ -169,15 +169,15 @@ def test_close_is_refused_before_the_deadline(imap_account: Any, smtp_server: An
 def test_close_turns_needs_fix_into_not_corrected_and_sends_one_result_per_district_once(
         imap_account: Any, smtp_server: Any, tmp_path: Path) -> None:
     """待补正 becomes 不予受理 (NOT_CORRECTED, 逾期未补正), 受理 stays; 终审结果 lists every project; the next poll
-    sends one 结果通知 to each district (subject, X-Intake-Outcome: final); closing again changes and sends
-    nothing."""
+    sends one 结果通知 to each district (subject, X-Intake-Outcome: final; one without projects is told so);
+    closing again changes and sends nothing."""
     cfg = config_for(imap_account, smtp_server, tmp_path)
     mixed_districts(imap_account, cfg)
     before = len(smtp_server.messages)
     with store_of(cfg) as store:
         result = close(store, cfg, AFTER_DEADLINE)
         Worker(cfg, store).write_ledger()
-    assert result.closed and "queued 2 结果通知" in result.lines[-1]
+    assert result.closed and "queued 4 结果通知" in result.lines[-1]
     final = {r["受理编号"]: r for r in sheet(cfg, "终审结果")}
     assert list(next(iter(final.values()))) == ["受理编号", "区县", "项目名称", "牵头申报单位", "最终状态", "原因"]
     assert final["XZ2024-云龙-001"]["最终状态"] == "受理" and final["XZ2024-泉山-001"]["最终状态"] == "受理"
@@ -186,17 +186,19 @@ def test_close_turns_needs_fix_into_not_corrected_and_sends_one_result_per_distr
     ledger_row = next(r for r in sheet(cfg, "项目台账") if r["受理编号"] == "XZ2024-云龙-002")
     assert ledger_row["状态"] == "不予受理" and "NOT_CORRECTED" in ledger_row["问题代码"]
 
-    assert poll(cfg).sent == 2
+    assert poll(cfg).sent == 4
     results = [(to, m) for to, kind, m in sent(smtp_server)[before:] if kind == "final"]
-    assert sorted(to for to, _ in results) == sorted([SENDERS["云龙区"], SENDERS["泉山区"]])
+    assert sorted(to for to, _ in results) == sorted(SENDERS.values()), "every district, once"
     yl = next(m for to, m in results if to == SENDERS["云龙区"])
     assert yl["Subject"] == f"结果通知：{cfg.campaign.name}"
     assert "XZ2024-云龙-002" in text_of(yl) and "最终状态：不予受理" in text_of(yl)
+    gl = next(m for to, m in results if to == SENDERS["鼓楼区"])
+    assert "未收到你局按时报送的申报项目" in text_of(gl)
 
     with store_of(cfg) as store:
         again = close(store, cfg, AFTER_DEADLINE)
     assert not again.closed and "nothing changed, nothing sent" in again.lines[0]
-    assert poll(cfg).sent == 0 and len(smtp_server.messages) == before + 2
+    assert poll(cfg).sent == 0 and len(smtp_server.messages) == before + 4
 
 
 def test_undecided_review_projects_stop_the_close_out_and_force_leaves_them(
@@ -255,7 +257,7 @@ def test_a_crash_between_queueing_and_sending_sends_each_result_once(
     poll(cfg)
     poll(cfg)
     finals = [to for to, kind, _ in sent(smtp_server)[before:] if kind == "final"]
-    assert sorted(finals) == sorted([SENDERS["云龙区"], SENDERS["泉山区"]])
+    assert sorted(finals) == sorted(SENDERS.values())
     with store_of(cfg) as store:
         assert {n.state for n in store.notices(list(ReplyState)) if n.kind is ReplyKind.FINAL} == {ReplyState.SENT}
 
@@ -352,7 +354,7 @@ def test_the_commands_review_close_resend_and_status(imap_account: Any, smtp_ser
     before = len(smtp_server.messages)
     poll(cfg)
     # the decision's 状态变更通知 is not sent: the 结果通知 already gives the final status
-    assert sorted(kind for _, kind, _ in sent(smtp_server)[before:]) == ["final", "final", "resend"]
+    assert sorted(kind for _, kind, _ in sent(smtp_server)[before:]) == ["final"] * 4 + ["resend"]
     main(["status", *argv])
     out = capsys.readouterr().out
     assert "re-sends (补发): 1 (sent 1)" in out and "staff decisions: 1 on 1 project(s)" in out
