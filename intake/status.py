@@ -108,11 +108,17 @@ def _projects(cfg: Config, store: Store) -> list[str]:
 
 
 def _staff(store: Store, tz: tzinfo) -> list[str]:
-    """Staff re-sends (each its own reply), decisions, and whether the close-out ran."""
+    """Staff re-sends (each its own reply), notices to districts by kind and state (a failed 结果通知 needs a
+    person), decisions, and whether the close-out ran."""
     resends = [r for rs in store.resends().values() for r in rs]
     by_state = Counter(r.state.value for r in resends)
     out = [f"re-sends (补发): {len(resends)}"
            + (" (" + ", ".join(f"{s} {n}" for s, n in sorted(by_state.items())) + ")" if resends else "")]
+    counts = store.notice_counts()
+    for kind, label in (("update", "状态变更通知"), ("final", "结果通知")):
+        states = {state: n for (k, state), n in counts.items() if k == kind}
+        if states:
+            out.append(f"{label} ({kind}): " + ", ".join(f"{s} {n}" for s, n in sorted(states.items())))
     decisions = store.decisions()
     out.append(f"staff decisions: {len(decisions)} on {len({d.number for d in decisions})} project(s)")
     closed = store.closeout()

@@ -856,6 +856,11 @@ class Store:
                                district=district, message_db_id=message_db_id)
         return int(n)
 
+    def notice_counts(self) -> dict[tuple[str, str], int]:
+        """Notices to districts (状态变更通知, 结果通知, 补发) by (kind, state)."""
+        rows = self.db.execute("SELECT kind, state, COUNT(*) FROM notices GROUP BY kind, state")
+        return {(r[0], r[1]): r[2] for r in rows}
+
     def message_by_uid(self, folder: str, uid: int) -> sqlite3.Row | None:
         """The latest record of ``uid`` in ``folder`` (the current UIDVALIDITY's, when it changed)."""
         return self.db.execute("SELECT * FROM messages WHERE folder = ? AND uid = ? ORDER BY id DESC LIMIT 1",

@@ -359,3 +359,4 @@ def test_the_commands_review_close_resend_and_status(imap_account: Any, smtp_ser
     out = capsys.readouterr().out
     assert "re-sends (补发): 1 (sent 1)" in out and "staff decisions: 1 on 1 project(s)" in out
     assert "close-out: ran" in out and "(--force), 2 project(s) in 终审结果" in out
+    assert "结果通知 (final): sent 4" in out
