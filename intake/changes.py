@@ -165,15 +165,16 @@ def queue_update_notices(
 
 def update_notice(
     cfg: Config, district: str, changes: Sequence[StatusChange], messages: Sequence[StoredMessage],
-    now: datetime, through: int | str,
+    now: datetime, through: int | str, key: str | None = None,
 ) -> NewNotice:
-    """The notice to ``district``, addressed to whoever last sent its on-time mail (else its first sender)."""
+    """The notice to ``district``, addressed to whoever last sent its on-time mail (else its first sender);
+    ``key`` (default: the district and ``through``) makes queueing it twice a no-op."""
     rendered = render_update(
         district, changes, campaign=cfg.campaign.name, deadline=cfg.campaign.deadline, tz=cfg.campaign.tz,
         templates_dir=cfg.paths.templates_dir, contact=cfg.campaign.contact,
         paper_address=cfg.campaign.paper_address, now=now,
     )
-    key = f"update:{district}:{through}"
+    key = key or f"update:{district}:{through}"
     domain = parseaddr(cfg.smtp.sender)[1].rpartition("@")[2] or "localhost"
     msg, reply_id = build_reply(
         sender=cfg.smtp.sender, to=district_address(cfg, district, messages), subject=rendered.subject,

@@ -235,6 +235,29 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    """Run recorded messages again from their archived originals, then one poll: the replies owed go out once
+    (none twice) and the ledger follows."""
+    from intake.reprocess import reprocess, select
+    from intake.worker import Worker
+
+    if bool(args.uids) == bool(args.outcome):
+        raise IntakeError("reprocess: give UIDs or --outcome error|unknown_sender (not both)")
+    cfg = load_config(Path(args.config))
+    check_templates(cfg)
+    with poll_lock(cfg.paths.data_dir), open_store(cfg) as store:
+        worker = Worker(cfg, store)
+        rows, missing = select(worker.ctx, uids=args.uids, folder=args.folder, outcome=args.outcome)
+        print("\n".join(missing) or f"{len(rows)} message(s) to reprocess", flush=True)
+        done = reprocess(worker.ctx, rows)
+        for result in done:
+            print(result.line(), flush=True)
+        if rows:
+            print("polling: replies owed are sent once, the ledger is rewritten", flush=True)
+            worker.poll()
+    return 1 if missing or any(r.after is None for r in done) else 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from intake.check import check
 
@@ -339,6 +362,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "check": (cmd_check, "validate the config and log in to IMAP (with ID) and SMTP; never sends mail"),
     "config-reference": (cmd_config_reference, "print the configuration reference, generated from the schema"),
     "demo": (cmd_demo, "the whole job on built-in sample mail, with embedded IMAP and SMTP servers on 127.0.0.1"),
+    "reprocess": (cmd_reprocess, "run recorded messages again from their archived originals (by UID, or every "
+                                 "--outcome error / unknown_sender), then poll; no reply is sent twice"),
     "import": (cmd_import, "process .eml files exported from webmail (backfill); never sends mail"),
     "review": (cmd_review, "record a staff decision on a project, or many from a copy of 项目台账 (--from)"),
     "close": (cmd_close, "after the deadline: fix the final list (终审结果) and queue one 结果通知 per district"),
@@ -368,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("files", nargs="+", metavar="FILE.eml")
             p.add_argument("--arrival", help="arrival time for all files (ISO, with offset); default: Received header")
             p.add_argument("--queue-replies", action="store_true", help="queue receipts for the next poll to send")
+        if name == "reprocess":
+            p.add_argument("uids", nargs="*", type=int, metavar="UID")
+            p.add_argument("--folder", help="the folder the UIDs are in (default: mailbox.folder)")
+            p.add_argument("--outcome", choices=["error", "unknown_sender"],
+                           help="every message recorded with this outcome")
         if name in ("poll", "run"):
             p.add_argument("--dry-run", action="store_true",
                            help="process and write the ledger; send nothing, move nothing")

@@ -14,12 +14,14 @@ class MailboxError(IntakeError):
 
 
 class SendError(IntakeError):
-    """An SMTP send failed. ``temporary`` says whether a later retry may succeed."""
+    """An SMTP send failed. ``temporary`` says whether a later retry may succeed; ``unknown`` that the
+    connection was lost after the message itself went out, so the server may have taken it."""
 
-    def __init__(self, message: str, temporary: bool, code: int | None = None) -> None:
+    def __init__(self, message: str, temporary: bool, code: int | None = None, unknown: bool = False) -> None:
         super().__init__(message)
         self.temporary = temporary
         self.code = code
+        self.unknown = unknown
 
 
 class LockedError(IntakeError):

@@ -4,7 +4,9 @@
 SSL, STARTTLS or plain SMTP per ``[smtp]``. Every failure becomes a
 ``SendError`` that says whether a retry may succeed: NetEase's ``451 DT:SPM``,
 ``451 MI:SFQ`` and ``421 HL:ICC`` and a server that cannot be reached are
-temporary; ``554 DT:SPM``, ``550`` and other 5xx answers are permanent.
+temporary; ``554 DT:SPM``, ``550`` and other 5xx answers are permanent. A
+connection lost after the message went out (no answer to DATA) is ``unknown``:
+the server may have delivered it.
 """
 
 from __future__ import annotations
@@ -143,11 +145,18 @@ class Mailer:
     def send(self, msg: EmailMessage) -> None:
         """Send ``msg`` to its To/Cc; raises ``SendError`` unless every recipient was accepted."""
         smtp = self._live()
+        stage = _DataStage(smtp)
         try:
             refused = smtp.send_message(msg, from_addr=self.envelope_from)
         except (smtplib.SMTPException, OSError) as e:
             self._drop()  # a session after a failed transaction is not worth trusting
-            raise _send_error(f"SMTP {self.where} did not take {msg['Message-ID']}", e) from e
+            error = _send_error(f"SMTP {self.where} did not take {msg['Message-ID']}", e)
+            # Lost (timeout, dropped connection) once DATA began, without an answer: the server may have
+            # taken the message. Only the Sent folder can tell (intake.poll.resolve); never resend blindly.
+            error.unknown = stage.entered and not isinstance(e, smtplib.SMTPResponseException)
+            raise error from e
+        finally:
+            stage.release()
         if refused:
             addr, (code, text) = next(iter(refused.items()))
             raise SendError(f"SMTP {self.where} refused recipient {addr}: {code} {_text(text)}",
@@ -200,6 +209,24 @@ class Mailer:
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
             smtp.close()
+
+
+class _DataStage:
+    """Notes whether a transaction reached DATA (``smtplib`` does not say where a failure happened): the
+    session's ``data`` method is wrapped for one send, then the class's own is used again."""
+
+    def __init__(self, smtp: smtplib.SMTP) -> None:
+        self.smtp, self.entered = smtp, False
+        original = smtp.data
+
+        def data(content: bytes | str) -> tuple[int, bytes]:
+            self.entered = True
+            return original(content)
+
+        smtp.data = data  # type: ignore[method-assign]
+
+    def release(self) -> None:
+        self.smtp.__dict__.pop("data", None)
 
 
 def _send_error(what: str, e: Exception) -> SendError:

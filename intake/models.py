@@ -68,6 +68,7 @@ class Code(StrEnum):
     UNRECOGNIZED_FILE = "UNRECOGNIZED_FILE"
     CLOUD_ATTACHMENT = "CLOUD_ATTACHMENT"
     LATE = "LATE"
+    UNAUTHENTICATED_SENDER = "UNAUTHENTICATED_SENDER"  # a district's From that its mail server did not vouch for
 
 
 SEVERITY: dict[Code, Severity] = {
@@ -99,6 +100,7 @@ SEVERITY: dict[Code, Severity] = {
     Code.UNRECOGNIZED_FILE: Severity.FIX,
     Code.CLOUD_ATTACHMENT: Severity.REVIEW,
     Code.LATE: Severity.REJECT,
+    Code.UNAUTHENTICATED_SENDER: Severity.REVIEW,
 }
 
 SEVERITY_LABEL = {Severity.REJECT: "不予受理", Severity.FIX: "需补正", Severity.REVIEW: "待审核",
@@ -294,6 +296,7 @@ class ReplyState(StrEnum):
     FAILED = "failed"  # permanent SMTP refusal, recorded for staff
     DRY_RUN = "dry_run"  # written by --dry-run before version 0.2 (now in a throw-away copy); never sent
     RENDER_FAILED = "render_failed"  # the message is recorded, its reply did not render; tried again each poll
+    UNKNOWN = "unknown"  # SMTP lost after DATA: maybe delivered; settled by the Sent folder at the next poll
 
 
 @dataclass(frozen=True)

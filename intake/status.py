@@ -11,6 +11,7 @@ from intake.attention import KIND_TEXT, Trouble, needs_attention
 from intake.config import Config
 from intake.merge import build_ledger
 from intake.models import ReplyState
+from intake.poll.send import held_replies
 from intake.store import Store
 from reports.labels import STATUS_ORDER
 
@@ -57,8 +58,9 @@ def status(cfg: Config, store: Store, now: datetime) -> StatusReport:
     lines.append("messages: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     lines.extend(_projects(cfg, store))
     replies = Counter(r.state.value for r in store.replies().values())
-    states = ("sent", "queued", "sending", "failed", "render_failed")
+    states = ("sent", "queued", "sending", "unknown", "failed", "render_failed")
     lines.append("replies: " + ", ".join(f"{s} {replies.get(s, 0)}" for s in states))
+    lines.extend(_held(cfg, store, now))
     lines.extend(_failed_replies(store))
     lines.extend(_staff(store, tz))
     left = cfg.campaign.deadline - now
@@ -126,6 +128,14 @@ def _staff(store: Store, tz: tzinfo) -> list[str]:
                f"close-out: ran {closed.closed_at.astimezone(tz):%Y-%m-%d %H:%M:%S}"
                + (" (--force)" if closed.forced else "") + f", {len(closed.results)} project(s) in 终审结果")
     return out
+
+
+def _held(cfg: Config, store: Store, now: datetime) -> list[str]:
+    """Queued replies waiting for tomorrow because their address reached the daily limit."""
+    held = Counter(i.to_addr.lower() for i in held_replies(store, cfg.smtp.max_replies_per_sender_per_day, now,
+                                                           cfg.campaign.tz))
+    return [f"  held until tomorrow: {n} to {addr} (smtp.max_replies_per_sender_per_day ="
+            f" {cfg.smtp.max_replies_per_sender_per_day})" for addr, n in sorted(held.items())]
 
 
 def _failed_replies(store: Store) -> list[str]:

@@ -259,6 +259,7 @@ class OutboxItem:
     attempts: int
     next_attempt_at: datetime | None
     queue: str = "outbox"  # or "notices": the table ``set_reply_state`` stamps
+    district: str | None = None  # whose reply it is (replies are sent round-robin by district)
 
 
 @dataclass(frozen=True)
@@ -446,6 +447,15 @@ class Store:
             ),
         )
         db_id = int(cur.lastrowid or 0)
+        self._insert_details(db_id, m)
+        self.db.execute(
+            "DELETE FROM failures WHERE folder = ? AND uidvalidity = ? AND uid = ?",
+            (m.folder, m.uidvalidity, m.uid),
+        )
+        return db_id
+
+    def _insert_details(self, db_id: int, m: NewMessage) -> None:
+        """A message's attachments and findings."""
         self.db.executemany(
             "INSERT INTO attachments (message_id, position, filename, content_type, sniffed, sha256, size,"
             " path, container, kind, parsed, error_code, error_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -462,11 +472,6 @@ class Store:
             "INSERT INTO findings (message_id, code, text, file) VALUES (?, ?, ?, ?)",
             [(db_id, f.code.value, f.message, f.file) for f in m.findings],
         )
-        self.db.execute(
-            "DELETE FROM failures WHERE folder = ? AND uidvalidity = ? AND uid = ?",
-            (m.folder, m.uidvalidity, m.uid),
-        )
-        return db_id
 
     def insert_reply(
         self, message_db_id: int, kind: ReplyKind, to_addr: str, reply_message_id: str, rfc822: bytes,
@@ -526,12 +531,14 @@ class Store:
     def outbox(self, states: Sequence[ReplyState]) -> list[OutboxItem]:
         marks = ",".join("?" * len(states))
         rows = self.db.execute(
-            f"SELECT * FROM outbox WHERE state IN ({marks}) ORDER BY id", [s.value for s in states]
+            f"SELECT o.*, m.district AS district FROM outbox o LEFT JOIN messages m ON m.id = o.message_id"
+            f" WHERE o.state IN ({marks}) ORDER BY o.id", [s.value for s in states]
         )
         return [
             OutboxItem(
                 r["id"], r["message_id"], ReplyKind(r["kind"]), ReplyState(r["state"]), r["to_addr"],
                 r["reply_message_id"], r["rfc822"], r["attempts"], _dt(r["next_attempt_at"]),
+                district=r["district"],
             )
             for r in rows
         ]
@@ -550,6 +557,18 @@ class Store:
                 (state.value, error, _iso(next_attempt_at), int(count_attempt), state.value, _iso(now_utc()),
                  *((state.value, _iso(now_utc())) if failed else ()), outbox_id),
             )
+
+    def replies_sent_since(self, since: datetime) -> dict[str, int]:
+        """Per recipient (lower case), the replies and notices sent since ``since`` plus those whose sending is
+        under way or of unknown outcome (they may have arrived): what the daily limit per address counts."""
+        counts: dict[str, int] = {}
+        for table in _QUEUES.values():
+            rows = self.db.execute(
+                f"SELECT LOWER(to_addr), COUNT(*) FROM {table} WHERE (state = 'sent' AND sent_at >= ?)"
+                " OR state IN ('sending', 'unknown') GROUP BY LOWER(to_addr)", (_iso(since.astimezone(UTC)),))
+            for addr, n in rows:
+                counts[addr] = counts.get(addr, 0) + n
+        return counts
 
     def reply_counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state")
@@ -704,6 +723,43 @@ class Store:
             " WHERE outcome IN ('error', 'unknown_sender') ORDER BY id"
         ).fetchall()
 
+    # -- reprocessing (intake reprocess) -----------------------------------------
+    def replace_message(self, db_id: int, m: NewMessage) -> None:
+        """Replace what was decided about a recorded message (its place, UID, arrival and original stay);
+        call inside ``transaction()``."""
+        self.db.execute(
+            "UPDATE messages SET message_id = ?, sender = ?, sender_name = ?, district = ?, subject = ?,"
+            " outcome = ?, error = ?, auto_reasons = ? WHERE id = ?",
+            (m.message_id, m.sender, m.sender_name, m.district, m.subject, m.outcome.value, m.error,
+             json.dumps(list(m.auto_reasons)), db_id),
+        )
+        self.db.execute("DELETE FROM attachments WHERE message_id = ?", (db_id,))
+        self.db.execute("DELETE FROM findings WHERE message_id = ?", (db_id,))
+        self._insert_details(db_id, m)
+
+    def owe_reply(self, db_id: int, kind: ReplyKind | None) -> str:
+        """Make the reply a reprocessed message is owed ``kind`` (``None``: none), never a second one; call
+        inside ``transaction()``. Returns what became of it: ``owed`` (rendered and sent by the next poll),
+        ``none``, or the state of a reply that went out or may have (``sent``, ``unknown`` …), which stays.
+        A reply queued and never sent is dropped, to be rendered again from the new results."""
+        row = self.db.execute("SELECT state FROM outbox WHERE message_id = ?", (db_id,)).fetchone()
+        if row is not None and row[0] != ReplyState.QUEUED:
+            return str(row[0])
+        self.db.execute("DELETE FROM outbox WHERE message_id = ?", (db_id,))
+        self.db.execute("DELETE FROM reply_due WHERE message_id = ?", (db_id,))
+        if kind is None:
+            return "none"
+        self.insert_reply_due(db_id, kind)
+        return "owed"
+
+    def message_rows(self, where: str, args: Sequence[Any]) -> list[sqlite3.Row]:
+        """Message rows matching a condition written by our code (never by a user), in store order."""
+        return self.db.execute(f"SELECT * FROM messages WHERE {where} ORDER BY id", tuple(args)).fetchall()
+
+    def messages_with_code(self, code: str) -> set[int]:
+        """The messages carrying a message-level finding ``code``."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT message_id FROM findings WHERE code = ?", (code,))}
+
     def alerted(self, kind: str) -> tuple[set[str], datetime | None]:
         """The keys of ``kind`` already mailed to staff, and when the last alert of that kind went out."""
         rows = self.db.execute("SELECT key, sent_at FROM alerts_sent WHERE kind = ?", (kind,)).fetchall()
@@ -751,6 +807,7 @@ class Store:
             OutboxItem(
                 r["id"], r["message_id"] or 0, ReplyKind(r["kind"]), ReplyState(r["state"]), r["to_addr"],
                 r["reply_message_id"], r["rfc822"], r["attempts"], _dt(r["next_attempt_at"]), "notices",
+                r["district"],
             )
             for r in rows
         ]

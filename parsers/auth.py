@@ -11,6 +11,8 @@ evidence either way.
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,3 +56,13 @@ def authentication_failures(results_headers: Sequence[str], from_address: str) -
             continue
         failures.append(AuthFailure(method, result, subject))
     return failures
+
+
+def results_headers(raw: bytes) -> list[str]:
+    """The ``Authentication-Results`` values of a raw message, topmost first (the header block alone is read;
+    a block too broken to read has none)."""
+    try:
+        head = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw[: 256 * 1024])
+    except Exception:  # noqa: BLE001 - no evidence either way
+        return []
+    return [str(v) for v in head.get_all("Authentication-Results") or []]

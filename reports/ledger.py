@@ -114,6 +114,7 @@ HEADER_ALIGNMENT = Alignment(wrap_text=True, vertical="center")
 FORMULA_START = ("=", "+", "-", "@")
 NEEDS_CARE = re.compile(r"^[=+\-@]|[\n\000-\010\013\014\016-\037]")  # ILLEGAL_CHARACTERS_RE, and more
 REPLY_STATE_TEXT = {ReplyState.QUEUED: "待发送", ReplyState.SENDING: "发送中",
+                    ReplyState.UNKNOWN: "发送结果不明，下次收件时核对已发送文件夹",
                     ReplyState.DRY_RUN: "试运行，未发送"}
 MIN_WIDTH, MAX_WIDTH, HEADER_WIDTH = 8, 40, 12  # a longer header wraps
 LINE_HEIGHT, MAX_LINES = 15, 20  # points a line at the default 11 pt font; Excel caps a row at 409

@@ -301,6 +301,25 @@ def test_server_answering_data_after_the_timeout_leaves_the_outcome_unknown(
     assert len(server.messages) == 2
 
 
+def test_only_a_lost_answer_after_data_leaves_the_outcome_unknown(make_smtp_server: Callable[..., SmtpServer]) -> None:
+    """A timeout waiting for the answer to DATA is ``unknown`` (the server may have the message); a refusal at
+    RCPT or an explicit 4xx/5xx answer to DATA is a definite outcome, never ``unknown``."""
+    server = make_smtp_server()
+    server.answer_data_late(3.0)
+    with Mailer(server.smtp_config(timeout_seconds=1)) as mailer:
+        with pytest.raises(SendError) as lost:
+            mailer.send(reply())
+        assert lost.value.unknown and lost.value.temporary
+        for stage, answer in (("RCPT", "451 MI:SFQ try later"), ("DATA", "451 DT:SPM try later"),
+                              ("DATA", "554 DT:SPM spam")):
+            server.fail_next(answer, stage=stage)
+            with pytest.raises(SendError) as refused:
+                mailer.send(reply(message_id=f"<{stage}{answer[:3]}@163.com>"))
+            assert not refused.value.unknown, answer
+        mailer.send(reply(message_id="<ok@163.com>"))
+    assert len(server.messages) == 2, "the late one and the last one"
+
+
 def test_ca_file_trusts_a_private_smtp_server(make_smtp_server: Callable[..., SmtpServer], tls_cert: TlsCert) -> None:
     """``smtp.ca_file`` adds the private CA: STARTTLS and implicit TLS both verify and deliver."""
     for implicit in (False, True):

@@ -4,8 +4,10 @@
 2. ``record``           decide and record one message (outcome, files, findings) and note the reply it is owed
 3. ``reply``            render each owed reply and queue it; a reply that does not render waits for the next poll
    (then ``intake.changes``: the 状态变更通知 owed to districts whose projects another district's mail changed)
-4. ``resolve``          replies a crash left ``sending``: sent if the Sent folder has them, else queued again
-5. ``send``             send the queued replies (SMTP), keep a copy in the Sent folder, stamp them
+4. ``resolve``          replies a crash left ``sending`` or an SMTP answer lost after DATA left ``unknown``:
+                        sent if the Sent folder has them, else queued again
+5. ``send``             send the queued replies round-robin by district, within the daily limit per address:
+                        each looked up in the Sent folder first, sent (SMTP), copied there, stamped
 6. ``mailbox_actions``  flag (and move) every recorded message of a folder
 7. ``outputs``          ledger.xlsx and digest.html from the store, the daily digest mail
 8. ``alerts``           one mail to staff when something needs a person

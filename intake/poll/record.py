@@ -22,10 +22,11 @@ from intake.classify import PARSED, REPLIES, classify, message_findings
 from intake.errors import MailboxError
 from intake.failpoints import failpoint
 from intake.mailbox import FetchedMessage, MessageMeta
-from intake.models import NewAttachment, NewMessage, Outcome, ReplyKind, StoredMessage
+from intake.models import Code, Finding, NewAttachment, NewMessage, Outcome, ReplyKind, StoredMessage
 from intake.parsepool import ParserPool, read_document
 from intake.poll import fetch
 from intake.poll.context import PollContext
+from parsers.auth import authentication_failures, results_headers
 from parsers.mail import oversize_reason, parse_mail, parts_from_headers
 from parsers.types import DocKind, MailParts
 
@@ -82,35 +83,77 @@ def record_message(
 
     ``None`` when it is a message already recorded that the server renumbered (re-attached instead).
     """
-    oversize = fetched.size > fetch.MAX_MESSAGE_BYTES  # fetched as its header block alone (see cycle._intake)
-    parts = (parts_from_headers(fetched.raw, oversize_reason(fetched.size, fetch.MAX_MESSAGE_BYTES)) if oversize
-             else parse_mail(fetched.raw))
+    parts = read_parts(fetched)
     digest, raw_path = ctx.archive.put(fetched.raw, "eml")
     earlier = ctx.store.find_earlier(parts.message_id, digest)
     if earlier is not None and earlier["folder"] == folder and earlier["uidvalidity"] != validity:
         ctx.store.remap(earlier["id"], validity, fetched.uid)  # same mail, renumbered by the server
         return None
-    district = ctx.cfg.district_for(parts.from_addr)
-    campaign = ctx.cfg.campaign
-    outcome = classify(parts, district.name if district else None, fetched.internaldate, campaign.deadline,
-                       earlier is not None)
-    attachments = _attachments(ctx, parts, outcome)
-    arrival_text = fetched.internaldate.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M:%S")
-    new = NewMessage(
-        folder=folder, uidvalidity=validity, uid=fetched.uid, message_id=parts.message_id,
-        raw_sha256=digest, raw_path=raw_path, size=max(fetched.size, len(fetched.raw)), sender=parts.from_addr,
-        sender_name=parts.from_name, district=district.name if district else None, subject=parts.subject,
-        arrival=fetched.internaldate, outcome=outcome,
-        findings=message_findings(outcome, parts, attachments, arrival_text, campaign=campaign),
-        attachments=tuple(attachments), auto_reasons=parts.auto_reasons, source=source,
-    )
+    new = decide(ctx, fetched, parts, (digest, raw_path), validity, folder=folder, source=source,
+                 seen_before=earlier is not None)
     with ctx.store.transaction():
         db_id = ctx.store.insert_message(new)
-        if reply and outcome in REPLIES:
-            kind = ReplyKind.RECEIPT if outcome is Outcome.PROCESSED else ReplyKind.LATE
+        kind = reply_kind(new.outcome)
+        if reply and kind is not None:
             ctx.store.insert_reply_due(db_id, kind)
     failpoint("after_record")
     return ctx.store.messages([db_id])[0]
+
+
+def read_parts(fetched: FetchedMessage) -> MailParts:
+    """The message taken apart; one over the size limit was fetched as its header block alone."""
+    if fetched.size > fetch.MAX_MESSAGE_BYTES:
+        return parts_from_headers(fetched.raw, oversize_reason(fetched.size, fetch.MAX_MESSAGE_BYTES))
+    return parse_mail(fetched.raw)
+
+
+def decide(
+    ctx: PollContext, fetched: FetchedMessage, parts: MailParts, archived: tuple[str, str], validity: int, *,
+    folder: str, source: str, seen_before: bool,
+) -> NewMessage:
+    """Everything about one message, nothing written yet: its district (unless its From failed the receiving
+    server's SPF/DKIM check under ``mailbox.require_authenticated``), outcome, files and findings."""
+    district = ctx.cfg.district_for(parts.from_addr)
+    forged = unauthenticated(ctx.cfg.mailbox.require_authenticated, fetched.raw, parts.from_addr) if district else None
+    if forged is not None:
+        district = None
+        log.warning("uid=%s from %s fails authentication (%s): recorded as unknown_sender", fetched.uid,
+                    parts.from_addr, forged.message)
+    campaign = ctx.cfg.campaign
+    outcome = classify(parts, district.name if district else None, fetched.internaldate, campaign.deadline,
+                       seen_before)
+    attachments = _attachments(ctx, parts, outcome)
+    arrival_text = fetched.internaldate.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M:%S")
+    findings = message_findings(outcome, parts, attachments, arrival_text, campaign=campaign)
+    return NewMessage(
+        folder=folder, uidvalidity=validity, uid=fetched.uid, message_id=parts.message_id,
+        raw_sha256=archived[0], raw_path=archived[1], size=max(fetched.size, len(fetched.raw)),
+        sender=parts.from_addr, sender_name=parts.from_name, district=district.name if district else None,
+        subject=parts.subject, arrival=fetched.internaldate, outcome=outcome,
+        findings=(forged, *findings) if forged is not None and outcome is Outcome.UNKNOWN_SENDER else findings,
+        attachments=tuple(attachments), auto_reasons=parts.auto_reasons, source=source,
+    )
+
+
+def unauthenticated(required: bool, raw: bytes, sender: str) -> Finding | None:
+    """``UNAUTHENTICATED_SENDER`` when authentication is required and the receiving server's
+    ``Authentication-Results`` show SPF or DKIM failing for the From address."""
+    if not required:
+        return None
+    failures = authentication_failures(results_headers(raw), sender)
+    if not failures:
+        return None
+    what = "、".join(f.describe() for f in failures)
+    return Finding.of(Code.UNAUTHENTICATED_SENDER,
+                      f"发件人地址 {sender} 未通过收件服务器的发件认证（{what}），可能被冒用；"
+                      "本邮件按非区县来件登记，未纳入台账、未回复，请工作人员与该区县核实。")
+
+
+def reply_kind(outcome: Outcome) -> ReplyKind | None:
+    """The reply a message of this outcome is owed: a receipt, a late notice, or none."""
+    if outcome not in REPLIES:
+        return None
+    return ReplyKind.RECEIPT if outcome is Outcome.PROCESSED else ReplyKind.LATE
 
 
 def record_error(

@@ -1,19 +1,31 @@
-"""Stage 5: send the queued replies, at most ``smtp.max_replies_per_poll`` per poll.
+"""Stage 5: send the queued replies, fairly and at a bounded rate.
 
-Each reply: state ``sending`` → SMTP → a copy APPENDed to the Sent folder → state ``sent``. A temporary
-refusal (or an SMTP server that cannot be reached) leaves it queued with a growing delay (1, 2, 4 … minutes,
-at most two hours); a permanent refusal marks it ``failed`` for staff (``intake status``, the digest, an
-alert). In a dry run nothing is sent: each reply that would go out is logged, and the throw-away store it
-was queued in is discarded after the poll.
+Which go out this poll: the due ones (``next_attempt_at`` passed), taken round-robin by district (one
+district's backlog of receipts never delays another's), without the ones whose address already had
+``smtp.max_replies_per_sender_per_day`` replies today (they stay queued, are shown by ``intake status`` and
+alerted to staff, and go out the next day), at most ``smtp.max_replies_per_poll`` in all.
+
+Each reply: looked up in the Sent folder first (``resolve.already_sent``: found there, it is stamped sent
+and not sent again) → state ``sending`` → SMTP → a copy APPENDed to the Sent folder → state ``sent``. A
+temporary refusal (or an SMTP server that cannot be reached) leaves it queued with a growing delay (1, 2, 4
+… minutes, at most two hours); a permanent refusal marks it ``failed`` for staff (``intake status``, the
+digest, an alert); a connection lost after the message went out marks it ``unknown``, settled by the Sent
+folder at the next poll (``resolve``), never sent again blindly. A Sent folder that cannot be searched
+fails this step: the replies wait, queued, and new mail is recorded all the same. In a dry run nothing is
+sent: each reply that would go out is logged, and the throw-away store it was queued in is discarded after
+the poll.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import itertools
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from intake.errors import MailboxError, SendError
 from intake.failpoints import failpoint
@@ -21,7 +33,8 @@ from intake.mailbox import Mailbox
 from intake.mailer import Mailer
 from intake.models import ReplyState
 from intake.poll.context import PollContext
-from intake.store import OutboxItem
+from intake.poll.resolve import already_sent
+from intake.store import OutboxItem, Store
 
 log = logging.getLogger("intake")
 
@@ -43,7 +56,12 @@ def send_queued(ctx: PollContext, mb: Mailbox) -> Sent:
     now = ctx.clock()
     queued = [*ctx.store.outbox([ReplyState.QUEUED]),
               *ctx.store.notices([ReplyState.QUEUED])]  # notices to districts: 状态变更通知 and the like
-    due = [i for i in queued if i.next_attempt_at is None or i.next_attempt_at <= now]
+    due = round_robin([i for i in queued if i.next_attempt_at is None or i.next_attempt_at <= now])
+    due, held = within_daily_limit(due, ctx.store, ctx.cfg.smtp.max_replies_per_sender_per_day, now,
+                                   ctx.cfg.campaign.tz)
+    for addr, count in Counter(i.to_addr.lower() for i in held).items():
+        log.warning("%d replies to %s held: %d a day at most (smtp.max_replies_per_sender_per_day)", count, addr,
+                    ctx.cfg.smtp.max_replies_per_sender_per_day)
     due = due[: ctx.cfg.smtp.max_replies_per_poll]
     if not due:
         return Sent()
@@ -67,13 +85,64 @@ def send_queued(ctx: PollContext, mb: Mailbox) -> Sent:
     return Sent(sent, failed)
 
 
+def round_robin(items: Sequence[OutboxItem]) -> list[OutboxItem]:
+    """``items`` taken one district at a time in turn (oldest first within a district; districts in the order
+    of their oldest item); an item without a district is grouped by its recipient."""
+    groups: dict[str, list[OutboxItem]] = {}
+    for item in items:
+        groups.setdefault(item.district or item.to_addr.lower(), []).append(item)
+    turns = itertools.zip_longest(*groups.values())
+    return [item for turn in turns for item in turn if item is not None]
+
+
+def within_daily_limit(
+    items: Sequence[OutboxItem], store: Store, limit: int, now: datetime, tz: tzinfo
+) -> tuple[list[OutboxItem], list[OutboxItem]]:
+    """``items`` split into those that may go today and those held: an address gets at most ``limit`` replies
+    per calendar day (in ``tz``), counting the ones sent since midnight and those whose outcome is open."""
+    midnight = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    used = Counter(store.replies_sent_since(midnight))
+    allowed: list[OutboxItem] = []
+    held: list[OutboxItem] = []
+    for item in items:
+        addr = item.to_addr.lower()
+        if used[addr] >= limit:
+            held.append(item)
+            continue
+        used[addr] += 1
+        allowed.append(item)
+    return allowed, held
+
+
+def held_replies(store: Store, limit: int, now: datetime, tz: tzinfo) -> list[OutboxItem]:
+    """The queued replies the daily limit per address holds back now (``intake status``, alerts)."""
+    queued = round_robin([*store.outbox([ReplyState.QUEUED]), *store.notices([ReplyState.QUEUED])])
+    return within_daily_limit(queued, store, limit, now, tz)[1]
+
+
 def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, item: OutboxItem, now: datetime) -> bool:
+    try:
+        found = already_sent(ctx, mb, item)
+    except MailboxError as e:
+        ctx.store.set_reply_state(item.id, ReplyState.QUEUED, error=f"Sent folder not searched: {e}",
+                                  queue=item.queue)
+        raise  # the step fails (status, alert after an hour); this and the other replies wait, queued
+    if found:
+        ctx.store.set_reply_state(item.id, ReplyState.SENT, queue=item.queue)
+        log.warning("reply %s to %s is already in %s: stamped sent, not sent again", item.reply_message_id,
+                    item.to_addr, ctx.cfg.mailbox.sent_folder)
+        return True
     ctx.store.set_reply_state(item.id, ReplyState.SENDING, queue=item.queue)
     msg = email.message_from_bytes(item.rfc822, policy=email.policy.SMTP)
     try:
         mailer.send(msg)  # type: ignore[arg-type]
     except SendError as e:
-        if e.temporary:
+        if e.unknown:
+            ctx.store.set_reply_state(item.id, ReplyState.UNKNOWN, error=str(e), count_attempt=True,
+                                      queue=item.queue)
+            log.warning("reply %s to %s may have been delivered (%s): the Sent folder decides at the next poll",
+                        item.reply_message_id, item.to_addr, e)
+        elif e.temporary:
             _defer(ctx, item, str(e), now)
         else:
             ctx.store.set_reply_state(item.id, ReplyState.FAILED, error=str(e), count_attempt=True,
@@ -81,9 +150,9 @@ def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, item: OutboxItem, n
             log.error("reply %s to %s refused for good: %s", item.reply_message_id, item.to_addr, e)
         return False
     failpoint("after_smtp_send")
-    _keep_sent_copy(ctx, mb, item.rfc822)
+    no_copy = _keep_sent_copy(ctx, mb, item.rfc822)
     failpoint("after_sent_copy")
-    ctx.store.set_reply_state(item.id, ReplyState.SENT, count_attempt=True, queue=item.queue)
+    ctx.store.set_reply_state(item.id, ReplyState.SENT, error=no_copy, count_attempt=True, queue=item.queue)
     return True
 
 
@@ -94,14 +163,18 @@ def _defer(ctx: PollContext, item: OutboxItem, error: str, now: datetime) -> Non
     log.warning("reply deferred (attempt %d): %s", attempts, error)
 
 
-def _keep_sent_copy(ctx: PollContext, mb: Mailbox, raw: bytes) -> None:
+def _keep_sent_copy(ctx: PollContext, mb: Mailbox, raw: bytes) -> str | None:
+    """APPEND the sent reply to the Sent folder (what later proves it went out); the reason when it failed,
+    kept on the reply (it is sent all the same)."""
     folder = ctx.cfg.mailbox.sent_folder
     if not folder:
-        return
+        return None
     try:
         mb.append(folder, raw)
     except MailboxError as e:
         log.warning("reply sent but no copy kept in %s: %s", folder, e)
+        return f"sent, but no copy kept in {folder}: {e}"
+    return None
 
 
 def _subject(item: OutboxItem) -> str:
