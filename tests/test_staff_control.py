@@ -360,3 +360,43 @@ def test_the_commands_review_close_resend_and_status(imap_account: Any, smtp_ser
     assert "re-sends (补发): 1 (sent 1)" in out and "staff decisions: 1 on 1 project(s)" in out
     assert "close-out: ran" in out and "(--force), 2 project(s) in 终审结果" in out
     assert "结果通知 (final): sent 4" in out
+
+
+# -- decisions and reprocessing ------------------------------------------------------------------------------
+
+
+def test_a_decision_survives_reprocess_and_keeps_its_district_from_a_needless_notice(
+        imap_account: Any, smtp_server: Any, tmp_path: Path) -> None:
+    """泉山区's project decided 不予受理; 云龙区's mail from a new address (unknown sender) is reprocessed once the
+    address is configured and now shares 泉山区's agency. The rules alone would move 泉山区's project 受理 → 待审核,
+    but the decision holds (keyed by 受理编号, the messages' rows rewritten under it): 泉山区 gets no 状态变更通知
+    and the ledger still shows 不予受理."""
+    import dataclasses
+
+    from intake.reprocess import reprocess, select
+
+    cfg = config_for(imap_account, smtp_server, tmp_path)
+    new_address = "ylq-new@example.cn"
+    shared = [sample_project(1, district="泉山区").with_values(合作服务机构=SHARED)]
+    imap_account.append(*district_mail(1, "泉山区", shared, 4))
+    raw, _ = district_mail(2, "云龙区", [sample_project(0, district="云龙区")], 5)
+    imap_account.append(raw.replace(SENDERS["云龙区"].encode(), new_address.encode()), on_time(5))
+    poll(cfg)
+    with store_of(cfg) as store:
+        review_one(store, cfg, "XZ2024-泉山-001", "不予受理", "重复申报", "王审核", datetime.now(UTC))
+    poll(cfg)
+    assert [kind for _, kind, _ in sent(smtp_server)] == ["receipt", "update"]  # 受理 → 不予受理, told once
+
+    updated = dataclasses.replace(cfg, districts=[
+        dataclasses.replace(d, senders=[*d.senders, new_address]) if d.name == "云龙区" else d
+        for d in cfg.districts])
+    with store_of(updated) as store:
+        worker = Worker(updated, store)
+        rows, _ = select(worker.ctx, outcome="unknown_sender")
+        [done] = reprocess(worker.ctx, rows)
+        assert done.line().endswith("(reply owed: sent by the next poll)"), done.line()
+        worker.poll()
+        projects = {p.number: p for p in worker.ledger().projects}
+    assert [kind for _, kind, _ in sent(smtp_server)[2:]] == ["receipt"], "no 状态变更通知 to 泉山区"
+    qs = projects["XZ2024-泉山-001"]
+    assert (qs.status, qs.auto_status) == (Status.REJECTED, Status.REVIEW)
