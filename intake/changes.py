@@ -31,7 +31,7 @@ from intake.mailer import build_reply, message_id_for
 from intake.merge import build_ledger
 from intake.models import Decision, Ledger, Outcome, Project, ReplyKind, StatusChange, StoredMessage
 from intake.store import NewNotice, Store
-from reports.replies import render_update
+from reports.replies import RenderedReply, render_update
 
 log = logging.getLogger("intake")
 
@@ -174,14 +174,23 @@ def update_notice(
         templates_dir=cfg.paths.templates_dir, contact=cfg.campaign.contact,
         paper_address=cfg.campaign.paper_address, now=now,
     )
-    key = key or f"update:{district}:{through}"
+    return district_notice(cfg, district, ReplyKind.UPDATE, rendered, key or f"update:{district}:{through}",
+                           messages, now)
+
+
+def district_notice(
+    cfg: Config, district: str, kind: ReplyKind, rendered: RenderedReply, key: str,
+    messages: Sequence[StoredMessage], now: datetime,
+) -> NewNotice:
+    """A rendered notice to ``district`` as a message ready to queue: addressed by ``district_address``, its
+    Message-ID fixed by ``key`` (the same notice is never two different mails)."""
     domain = parseaddr(cfg.smtp.sender)[1].rpartition("@")[2] or "localhost"
     msg, reply_id = build_reply(
         sender=cfg.smtp.sender, to=district_address(cfg, district, messages), subject=rendered.subject,
-        text=rendered.text, html=rendered.html, in_reply_to=None, kind=ReplyKind.UPDATE.value,
+        text=rendered.text, html=rendered.html, in_reply_to=None, kind=kind.value,
         message_id=message_id_for(key, domain), date=now,
     )
-    return NewNotice(key, ReplyKind.UPDATE, district, msg["To"].addresses[0].addr_spec, reply_id, msg.as_bytes())
+    return NewNotice(key, kind, district, msg["To"].addresses[0].addr_spec, reply_id, msg.as_bytes())
 
 
 def district_address(cfg: Config, district: str, messages: Sequence[StoredMessage]) -> str:

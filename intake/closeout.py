@@ -15,14 +15,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parseaddr
 
-from intake.changes import district_address
+from intake.changes import district_notice
 from intake.config import Config
 from intake.decisions import NOT_CORRECTED_TEXT
 from intake.errors import IntakeError
 from intake.failpoints import failpoint
-from intake.mailer import build_reply, message_id_for
 from intake.merge import build_ledger
 from intake.models import Code, FinalResult, Ledger, Project, ReplyKind, Severity, Status, StoredMessage
 from intake.store import NewNotice, Store
@@ -119,14 +117,7 @@ def result_notice(cfg: Config, district: str, results: Sequence[FinalResult], me
     rendered = render_result(district, results, campaign=cfg.campaign.name, deadline=cfg.campaign.deadline,
                              tz=cfg.campaign.tz, templates_dir=cfg.paths.templates_dir,
                              contact=cfg.campaign.contact, paper_address=cfg.campaign.paper_address, now=now)
-    key = f"final:{district}"
-    domain = parseaddr(cfg.smtp.sender)[1].rpartition("@")[2] or "localhost"
-    msg, reply_id = build_reply(
-        sender=cfg.smtp.sender, to=district_address(cfg, district, messages), subject=rendered.subject,
-        text=rendered.text, html=rendered.html, in_reply_to=None, kind=ReplyKind.FINAL.value,
-        message_id=message_id_for(key, domain), date=now,
-    )
-    return NewNotice(key, ReplyKind.FINAL, district, msg["To"].addresses[0].addr_spec, reply_id, msg.as_bytes())
+    return district_notice(cfg, district, ReplyKind.FINAL, rendered, f"final:{district}", messages, now)
 
 
 def _summary(results: Sequence[FinalResult], undecided: Sequence[Project], notices: Sequence[NewNotice],
