@@ -553,9 +553,16 @@ def _head_items(page: Any) -> tuple[list[Item], bool]:
         pass
 
     class Head(PDFPageAggregator):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.drawn: dict[int, int] = {}  # characters in each container (the page, a form XObject's figure)
+
         def render_char(self, *args: Any, **kwargs: Any) -> float:
             advance = super().render_char(*args, **kwargs)
-            if sum(isinstance(o, LTChar) for o in self.cur_item) >= HEAD_CHARS:
+            # each call adds one LTChar to the current container: counted here, not re-counted per character
+            key = id(self.cur_item)
+            self.drawn[key] = self.drawn.get(key, 0) + 1
+            if self.drawn[key] >= HEAD_CHARS:
                 raise Enough
             return advance
 

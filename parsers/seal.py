@@ -12,7 +12,9 @@ text are one region even where black print under it breaks the ring). A region i
 
 Red text (a note, a red heading, an underline) fails: a line is wide and flat, a block of red text
 fills the corners of its box and the space inside, a red square frame has ink in its corners, a red dot is filled.
-Pages are looked at until a seal is found (``MAX_PAGES`` at most). Needs numpy and pypdfium2 (in
+Pages are looked at until a seal is found (``MAX_PAGES`` at most). A page whose objects can paint no
+colour (black print only: no image, shading, pattern, Type3 font or annotation, every text and path
+grey) is not rendered: its pixels would all be grey, never red. Needs numpy and pypdfium2 (in
 the base install through pandas and pdfplumber); without them ``detect`` answers ``None``.
 """
 
@@ -48,7 +50,10 @@ def detect(data: bytes, sniffed: str) -> bool | None:
 
 
 def page_has_seal(rgb: Any, dpi: float = DPI) -> bool:
-    """Whether an RGB page image (numpy, ``dpi`` pixels per inch) shows a seal."""
+    """Whether an RGB page image (numpy, ``dpi`` pixels per inch) shows a seal; ``None``: a page that
+    cannot show colour (not rendered)."""
+    if rgb is None:
+        return False
     mask = red_mask(rgb)
     if not mask.any() or mask.mean() > MAX_RED_SHARE:
         return False
@@ -127,18 +132,66 @@ def _is_seal(mask: Any, box: tuple[int, int, int, int], dpi: float) -> bool:
 
 
 def _pdf_pages(data: bytes) -> Any:
+    """Each page's image; a page that can show no colour at all (``_only_gray``) is not rendered (``None``)."""
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(data)
+    plain = not any(key in data for key in _COLOURED_KEYS)
     try:
         for i in range(min(len(pdf), MAX_PAGES)):
             page = pdf[i]
             try:
-                yield page.render(scale=DPI / 72, rev_byteorder=True).to_numpy()[..., :3]
+                if plain and _only_gray(page):
+                    yield None
+                else:
+                    yield page.render(scale=DPI / 72, rev_byteorder=True).to_numpy()[..., :3]
             finally:
                 page.close()
     finally:
         pdf.close()
+
+
+# Where pdfium cannot tell a colour from the page objects: a pattern or shading paints colours its
+# objects do not report (pdfium says grey or white for them), a Type3 glyph may carry its own colours,
+# and an object stream may hide any of these dictionaries from a look at the bytes.
+_COLOURED_KEYS = (b"/Pattern", b"/Shading", b"/Type3", b"/ObjStm")
+_FORM_DEPTH = 8
+
+
+def _only_gray(page: Any) -> bool:
+    """Whether nothing on the page can paint a colour: no annotations, no images or shadings, and every
+    text and path object (also inside form XObjects) filled and stroked in grey (R = G = B). Such a page
+    renders to grey pixels only, which are never red, so it cannot show a seal. Any doubt: False."""
+    import pypdfium2.raw as pdfium_c
+
+    if pdfium_c.FPDFPage_GetAnnotCount(page.raw) != 0:
+        return False
+    count = pdfium_c.FPDFPage_CountObjects(page.raw)
+    objects = [pdfium_c.FPDFPage_GetObject(page.raw, i) for i in range(count)]
+    return _gray_objects(objects, 0)
+
+
+def _gray_objects(objects: list[Any], depth: int) -> bool:
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    for obj in objects:
+        kind = pdfium_c.FPDFPageObj_GetType(obj)
+        if kind == pdfium_c.FPDF_PAGEOBJ_FORM:
+            if depth >= _FORM_DEPTH:
+                return False
+            inner = [pdfium_c.FPDFFormObj_GetObject(obj, i) for i in range(pdfium_c.FPDFFormObj_CountObjects(obj))]
+            if not _gray_objects(inner, depth + 1):
+                return False
+            continue
+        if kind not in (pdfium_c.FPDF_PAGEOBJ_TEXT, pdfium_c.FPDF_PAGEOBJ_PATH):
+            return False
+        for get in (pdfium_c.FPDFPageObj_GetFillColor, pdfium_c.FPDFPageObj_GetStrokeColor):
+            r, g, b, a = (ctypes.c_uint() for _ in range(4))
+            if not get(obj, r, g, b, a) or not r.value == g.value == b.value:
+                return False
+    return True
 
 
 def _image(data: bytes) -> Any:

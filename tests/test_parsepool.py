@@ -138,6 +138,86 @@ def test_two_files_are_read_at_once(tmp_path: Path):
     assert (a["kind"], b["kind"]) == ("met", "met") and a["pid"] != b["pid"]
 
 
+def _files(raw: bytes) -> list[tuple[bytes, str, str]]:
+    """A message's attachments as the worker reads them (``parsers.mail``)."""
+    from parsers.mail import parse_mail
+
+    return [(a.data, a.filename, a.sniffed) for a in parse_mail(raw).attachments]
+
+
+def _message(*names: str, data: bytes = b"x") -> bytes:
+    return hostile.message_with([(name, "application/octet-stream", data) for name in names], subject=b"ahead")
+
+
+def test_a_message_read_ahead_gives_the_same_results_without_reading_again():
+    """A message handed to the pool ahead is read by a child; the worker's read of its files takes those results
+    (the same dicts as in process), and a file that was not in it is read as usual."""
+    form, table = (FORMS / "new_lines.pdf").read_bytes(), next(iter(sorted(TABLES.glob("*.xlsx")))).read_bytes()
+    raw = hostile.message_with([("申报书.pdf", "application/pdf", form), ("汇总表.xlsx", "application/vnd."
+                                "openxmlformats-officedocument.spreadsheetml.sheet", table)])
+    files = _files(raw)
+    other = _item(FORMS / "new_table.pdf")
+    with ParserPool(2) as pool:
+        pool.read_ahead("m1", raw)
+        assert pool.read_many([*files, other], tag="m1") == [read_document(*f) for f in [*files, other]]
+        assert pool.stats.read_ahead == 2 and pool.stats.files == 3
+
+
+def test_children_read_ahead_while_the_worker_is_away(tmp_path: Path):
+    """Two messages handed ahead are read by two children at once, with no further call into the pool (the
+    worker records the message before them meanwhile): each child waits to see the other."""
+    folder = str(tmp_path).encode()
+    with ParserPool(2, reader=_meet) as pool:
+        pool.read_ahead("m1", _message("a", data=folder))
+        pool.read_ahead("m2", _message("b", data=folder))
+        deadline = time.monotonic() + 10
+        while not ((tmp_path / "a").exists() and (tmp_path / "b").exists()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (a,) = pool.read_many(_files(_message("a", data=folder)), tag="m1")
+        (b,) = pool.read_many(_files(_message("b", data=folder)), tag="m2")
+        assert pool.stats.read_ahead == 2
+    assert (a["kind"], b["kind"]) == ("met", "met") and a["pid"] != b["pid"]
+
+
+@pytest.mark.parametrize(("how", "reason"), [("sigkill", RESOURCE_REASON), ("hang", TIMEOUT_REASON)])
+def test_a_file_that_kills_or_hangs_its_child_while_read_ahead_is_unreadable(how: str, reason: str):
+    """A child that dies or hangs on a message's file read ahead: that file is UNREADABLE_FILE (not read a
+    second time), the files answered before it keep their results, those after it are read as usual."""
+    raw = _message("pid", how, "pid2")
+    first, bad, last = _files(raw)
+    with ParserPool(1, timeout=1, reader=_by_name) as pool:
+        pool.read_ahead("m1", raw)
+        got = pool.read_many([first, bad, last], tag="m1")
+        assert pool.stats.read_ahead == 2 and pool.stats.children_started == 2
+        assert (pool.stats.crashed, pool.stats.timed_out) == ((1, 0) if how == "sigkill" else (0, 1))
+    assert got[0]["kind"] == "pid" and _unreadable(got[1], reason)
+    assert got[2] == read_document(*last) and got[2]["kind"] != "pid"
+
+
+def test_files_read_ahead_count_towards_the_task_count():
+    """A child's task count counts files, also those of a message read ahead: after a message of three files a
+    child with tasks_per_child=2 is replaced (a message is never split between children)."""
+    raw = _message("pid", "pid2", "pid3")
+    with ParserPool(1, tasks_per_child=2, reader=_by_name) as pool:
+        pool.read_ahead("m1", raw)
+        first = pool.read_many(_files(raw)[:1], tag="m1")[0]
+        after = pool.read(b"", "pid", "")
+        assert pool.stats.children_started == 2
+    assert first["kind"] == "pid" and after["kind"] == "pid" and first["pid"] != after["pid"]
+
+
+def test_messages_passed_over_are_not_read():
+    """A message read ahead that the worker never asks for (it had no files to read) is dropped once a later
+    message is asked for; one still queued is never sent to a child."""
+    with ParserPool(1, reader=_by_name) as pool:
+        for tag in ("m1", "m2", "m3"):
+            pool.read_ahead(tag, _message("pid"))
+        (got,) = pool.read_many(_files(_message("pid")), tag="m3")
+        assert got["kind"] == "pid" and pool.stats.read_ahead == 1
+        assert list(pool._ahead) == [] and not pool._queue  # m2 was dropped unread
+        assert pool.stats.files == 2  # m1 (already with the child) and m3
+
+
 def test_module_level_read_many_closes_its_children():
     """The convenience function answers and leaves no child running."""
     import multiprocessing
@@ -204,3 +284,39 @@ def test_a_poll_over_hostile_mail_records_every_message_with_its_district(imap_a
     assert [(f.code, f.message) for f in big.findings] == [
         ("UNREADABLE_FILE", "邮件大小约4 MB，超过2 MB的接收上限，附件未能读取，请压缩或分开发送")]
     assert big.attachments == ()
+
+
+@pytest.mark.parametrize("limit", [None, 1000], ids=["ahead", "too-big-to-hold"])
+def test_a_poll_reads_the_next_messages_ahead_with_the_same_results(imap_account, tmp_path: Path, limit,
+                                                                    monkeypatch: pytest.MonkeyPatch):
+    """A poll hands each fetched message to the parser children before recording it: every file of a backlog
+    is read once, ahead, and the recorded attachments are what the parsers give in process. A message over
+    the read-ahead size is read in its turn instead, with the same results."""
+    from support import make_config, on_time
+
+    from intake.poll import cycle
+    from intake.store import Store
+    from intake.worker import Worker
+
+    if limit is not None:
+        monkeypatch.setattr(cycle, "READ_AHEAD_BYTES", limit)
+
+    sender = b"ylq-ip@example.cn"
+    forms = [FORMS / "new_lines.pdf", FORMS / "new_table.pdf", FORMS / "upgrade_table_10_pages.pdf"]
+    table = next(iter(sorted(TABLES.glob("*.xlsx"))))
+    mails = [hostile.message_with([("申报书.pdf", "application/pdf", f.read_bytes()),
+                                   ("汇总表.xlsx", "application/octet-stream", table.read_bytes())],
+                                  sender=sender, subject=f"m{i}".encode()) for i, f in enumerate(forms)]
+    imap_account.append_many([(m, on_time(5)) for m in mails])
+    cfg = make_config(tmp_path / "var", imap=imap_account.mailbox_settings(), smtp={"host": "127.0.0.1", "port": 9})
+    cfg.districts[0].senders[:] = [sender.decode()]
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        worker = Worker(cfg, store)
+        worker.poll()
+        stored = sorted(store.messages(), key=lambda m: m.uid)
+    assert worker.ctx.parsers is not None and worker.ctx.parsers.stats.read_ahead == (6 if limit is None else 0)
+    for message, form in zip(stored, forms, strict=True):
+        got = {a.filename: (a.kind, a.error_code) for a in message.attachments}
+        want = read_document(form.read_bytes(), "申报书.pdf", "pdf")
+        assert got["申报书.pdf"] == (want["kind"], None)
+        assert got["汇总表.xlsx"][0] == read_document(table.read_bytes(), "汇总表.xlsx", "xlsx")["kind"]

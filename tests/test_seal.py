@@ -75,3 +75,76 @@ def test_without_numpy_nothing_is_checked(monkeypatch: pytest.MonkeyPatch) -> No
     """Without numpy or pypdfium2 the answer is None (the 盖章 column stays blank)."""
     monkeypatch.setattr(seal, "available", lambda: False)
     assert seal.detect(LINES, "pdf") is None
+
+
+def _vector_pdf(draw: str) -> bytes:
+    """A one-page text-layer PDF (reportlab) with black print and, by ``draw``, a red vector seal: drawn
+    directly, inside a form XObject, in CMYK, or filled with a red shading (a colour pdfium does not report
+    on the object)."""
+    import io
+    import math
+
+    from reportlab.lib.colors import CMYKColor, black, red, white
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, invariant=1)
+    c.setFillColor(black)
+    c.drawString(72, 760, "Seal test page")
+
+    def ring(colour: object) -> None:
+        c.setStrokeColor(colour)
+        c.setLineWidth(3)
+        c.circle(300, 500, 60, stroke=1, fill=0)  # 42 mm across
+        for k in range(5):  # the star
+            a = math.pi / 2 + k * 4 * math.pi / 5
+            c.line(300, 500, 300 + 20 * math.cos(a), 500 + 20 * math.sin(a))
+
+    if draw == "direct":
+        ring(red)
+    elif draw == "form":
+        c.beginForm("seal")
+        ring(red)
+        c.endForm()
+        c.doForm("seal")
+    elif draw == "cmyk":
+        ring(CMYKColor(0, 1, 1, 0))
+    elif draw == "shading":
+        c.saveState()
+        p = c.beginPath()
+        for radius, turn in ((62, 1), (57, -1)):  # opposite windings: a ring with a hole
+            angles = [turn * k * math.pi / 90 for k in range(180)]
+            points = [(300 + radius * math.cos(a), 500 + radius * math.sin(a)) for a in angles]
+            p.moveTo(*points[0])
+            for point in points[1:]:
+                p.lineTo(*point)
+            p.close()
+        c.clipPath(p, stroke=0, fill=0)
+        c.radialGradient(300, 500, 62, (red, red), extend=True)
+        c.restoreState()
+    elif draw == "white":
+        ring(white)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("draw", ["direct", "form", "cmyk", "shading"])
+def test_a_vector_seal_in_a_text_layer_pdf_is_detected(draw: str) -> None:
+    """A seal drawn as red vector paths (in a form XObject, in CMYK, or as a red shading clipped to a ring)
+    is found: pages are skipped unrendered only when nothing on them can paint a colour."""
+    assert seal.detect(_vector_pdf(draw), "pdf") is True
+
+
+def test_pages_that_can_show_no_colour_are_not_rendered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Black (or white) print only: the page is never rendered, and the answer is the same False."""
+    import pypdfium2
+
+    rendered = []
+    original = pypdfium2.PdfPage.render
+    monkeypatch.setattr(pypdfium2.PdfPage, "render", lambda self, **kw: rendered.append(1) or original(self, **kw))
+    assert seal.detect(LINES, "pdf") is False
+    assert seal.detect(_vector_pdf("white"), "pdf") is False
+    assert rendered == []
+    assert seal.detect(_vector_pdf("direct"), "pdf") is True
+    assert rendered == [1]

@@ -122,7 +122,7 @@ def decide(
     campaign = ctx.cfg.campaign
     outcome = classify(parts, district.name if district else None, fetched.internaldate, campaign.deadline,
                        seen_before)
-    attachments = _attachments(ctx, parts, outcome)
+    attachments = _attachments(ctx, parts, outcome, ahead_tag(folder, validity, fetched.uid))
     arrival_text = fetched.internaldate.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M:%S")
     findings = message_findings(outcome, parts, attachments, arrival_text, campaign=campaign)
     return NewMessage(
@@ -178,21 +178,27 @@ def record_error(
     log.error("%s uid=%s recorded as error: %s", folder, meta.uid, reason)
 
 
-def read_documents(files: Sequence[tuple[bytes, str, str]], pool: ParserPool | None = None) -> list[dict[str, Any]]:
+def ahead_tag(folder: str, validity: int, uid: int) -> tuple[str, int, int]:
+    """What names a fetched message read ahead in the parser pool (``cycle._read_ahead``)."""
+    return folder, validity, uid
+
+
+def read_documents(files: Sequence[tuple[bytes, str, str]], pool: ParserPool | None = None,
+                   tag: Any = None) -> list[dict[str, Any]]:
     """What the parsers make of each ``(data, filename, sniffed type)``, as attachment columns. Never raises.
 
     The one seam for document reading: with ``pool`` (a poll's), each file is read in a child process with
     memory and time limits, so a bomb is ``UNREADABLE_FILE`` for that file (intake/parsepool.py); without,
-    in this process.
+    in this process. ``tag``: the message, when the pool may have read it ahead.
     """
     if files:
         failpoint("reading_documents")  # tests: a parser that kills the process
     if pool is not None:
-        return pool.read_many(files)
+        return pool.read_many(files, tag=tag)
     return [read_document(data, filename, sniffed) for data, filename, sniffed in files]
 
 
-def _attachments(ctx: PollContext, parts: MailParts, outcome: Outcome) -> list[NewAttachment]:
+def _attachments(ctx: PollContext, parts: MailParts, outcome: Outcome, tag: Any = None) -> list[NewAttachment]:
     """Archive every attachment; read the documents of mail whose files matter."""
     problems = {p.filename: p for p in parts.problems if p.filename}
     rows: list[dict[str, Any]] = []
@@ -213,7 +219,7 @@ def _attachments(ctx: PollContext, parts: MailParts, outcome: Outcome) -> list[N
         rows.append(row)
     files = [(parts.attachments[i].data, parts.attachments[i].filename, parts.attachments[i].sniffed)
              for i in to_read]
-    for i, columns in zip(to_read, read_documents(files, ctx.parsers), strict=True):
+    for i, columns in zip(to_read, read_documents(files, ctx.parsers, tag), strict=True):
         rows[i].update(columns)
     return [NewAttachment(**row) for row in rows]
 
