@@ -9,8 +9,12 @@ listing each change. A change its own message caused is never notified: its rece
 - ``owed_changes`` decides, for the messages recorded since the last check, which district is
   owed which changes: against the poll's starting point, or, for a district that sent mail in
   the batch, against what its last receipt showed (pure, given the ledger builder).
-- ``queue_update_notices`` is the edge: it renders the notices and queues them in the store
-  together with the mark "checked through message N", in one transaction. A crash before that
+- ``decided_changes`` does the same for staff decisions (spec 10.4): the ledger with the decisions
+  already notified against the ledger with every decision, for every district (a decision is never
+  a district's own doing) except those whose receipt in this batch already showed it.
+- ``queue_update_notices`` is the edge: it renders the notices (one per district, message and
+  decision changes merged) and queues them in the store together with the marks "checked through
+  message N" and "through decision D", in one transaction. A crash before that
   leaves the whole check to the next poll; after it, nothing is left to repeat.
 """
 
@@ -18,15 +22,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from email.utils import parseaddr
 
 from intake.config import Config
 from intake.mailer import build_reply, message_id_for
 from intake.merge import build_ledger
-from intake.models import Ledger, Outcome, Project, ReplyKind, StatusChange, StoredMessage
+from intake.models import Decision, Ledger, Outcome, Project, ReplyKind, StatusChange, StoredMessage
 from intake.store import NewNotice, Store
-from reports.replies import render_update
+from reports.replies import RenderedReply, render_update
 
 log = logging.getLogger("intake")
 
@@ -59,7 +64,11 @@ def _change(before: Project, after: Project) -> StatusChange:
 
 
 def change_reasons(before: Project, after: Project) -> tuple[str, ...]:
-    """Why the status moved: the findings gained; else what no longer applies; else a staff decision."""
+    """Why the status moved: a staff decision made since (with its 复核意见); the findings gained; else what
+    no longer applies; else a staff decision."""
+    decision = after.decision
+    if decision is not None and not after.decision_stale and decision != before.decision:
+        return (f"{STAFF_CHANGE}复核意见：{decision.reason}",)
     had, has = {f.code for f in before.findings}, {f.code for f in after.findings}
     gained = tuple(f.message for f in after.findings if f.code not in had)
     if gained:
@@ -90,32 +99,73 @@ def owed_changes(
     return owed
 
 
+def decided_changes(
+    recorded: Sequence[StoredMessage], new: Sequence[StoredMessage], build: Callable[..., Ledger],
+    told: Sequence[Decision], decisions: Sequence[Decision],
+) -> dict[str, list[StatusChange]]:
+    """The changes staff decisions made since the last check (``told`` were notified, ``decisions`` are all):
+    per district, except a district with a receipt among ``new`` (rendered with every decision in)."""
+    if len(told) == len(decisions):
+        return {}
+    receipts = {m.district for m in new if m.outcome is Outcome.PROCESSED and m.district}
+    return status_changes(build(recorded, told), build(recorded, decisions), receipts)
+
+
+def merge_changes(first: dict[str, list[StatusChange]], then: dict[str, list[StatusChange]]
+                  ) -> dict[str, list[StatusChange]]:
+    """Two rounds of changes as one per district: a project changed twice goes from the first old status to
+    the last new one (and drops out when that is where it started), with both rounds' reasons."""
+    out = {d: list(cs) for d, cs in first.items()}
+    for district, changes in then.items():
+        mine = {c.number: i for i, c in enumerate(out.setdefault(district, []))}
+        for c in changes:
+            i = mine.get(c.number)
+            if i is None:
+                out[district].append(c)
+            else:
+                earlier = out[district][i]
+                out[district][i] = replace(earlier, new=c.new, reasons=earlier.reasons + c.reasons)
+        out[district] = [c for c in out[district] if c.old != c.new]
+    return {d: cs for d, cs in out.items() if cs}
+
+
 def queue_update_notices(
     store: Store, cfg: Config, messages: Callable[[], Sequence[StoredMessage]], *, now: datetime,
     dry_run: bool = False,
 ) -> int:
-    """Queue the 状态变更通知 owed for the messages recorded since the last check; return how many.
+    """Queue the 状态变更通知 owed for the messages recorded and the decisions made since the last check;
+    return how many.
 
     ``messages`` gives every recorded message in store order; it is called only when there is
     something new to check, so an idle poll reads nothing. A dry run shows (logs) what it would
     send and queues nothing, leaving nothing to be sent later.
     """
     through, top = store.updates_checked_through(), store.max_message_id()
-    if top <= through:
+    decided_through, decisions = store.decisions_notified_through(), store.decisions()
+    decided_top = max((d.id for d in decisions), default=decided_through)
+    if top <= through and decided_top <= decided_through:
         return 0
     recorded = [m for m in messages() if m.id <= top]
     prior, new = [m for m in recorded if m.id <= through], [m for m in recorded if m.id > through]
-    owed = owed_changes(prior, new, lambda ms: build_ledger(ms, cfg))
-    notices = [update_notice(cfg, district, changes, recorded, now, top) for district, changes in sorted(owed.items())]
+    told = [d for d in decisions if d.id <= decided_through]
+    final = store.final_results()
+
+    def build(ms: Sequence[StoredMessage], ds: Sequence[Decision] = told) -> Ledger:
+        return build_ledger(ms, cfg, decisions=ds, final=final)
+
+    owed = merge_changes(owed_changes(prior, new, build) if new else {},
+                         decided_changes(recorded, new, build, told, decisions))
+    notices = [update_notice(cfg, district, changes, recorded, now, f"{top}:{decided_top}")
+               for district, changes in sorted(owed.items())]
     for notice, (district, changes) in zip(notices, sorted(owed.items()), strict=True):
         log.info("%s状态变更通知 to %s (%s): %s", "dry run, not sent: " if dry_run else "", notice.to_addr,
                  district, "; ".join(f"{c.number} {c.old}→{c.new}" for c in changes))
-    return store.queue_updates([] if dry_run else notices, top)
+    return store.queue_updates([] if dry_run else notices, top, decided_top)
 
 
 def update_notice(
     cfg: Config, district: str, changes: Sequence[StatusChange], messages: Sequence[StoredMessage],
-    now: datetime, through: int, key: str | None = None,
+    now: datetime, through: int | str, key: str | None = None,
 ) -> NewNotice:
     """The notice to ``district``, addressed to whoever last sent its on-time mail (else its first sender);
     ``key`` (default: the district and ``through``) makes queueing it twice a no-op."""
@@ -124,14 +174,23 @@ def update_notice(
         templates_dir=cfg.paths.templates_dir, contact=cfg.campaign.contact,
         paper_address=cfg.campaign.paper_address, now=now,
     )
-    key = key or f"update:{district}:{through}"
+    return district_notice(cfg, district, ReplyKind.UPDATE, rendered, key or f"update:{district}:{through}",
+                           messages, now)
+
+
+def district_notice(
+    cfg: Config, district: str, kind: ReplyKind, rendered: RenderedReply, key: str,
+    messages: Sequence[StoredMessage], now: datetime,
+) -> NewNotice:
+    """A rendered notice to ``district`` as a message ready to queue: addressed by ``district_address``, its
+    Message-ID fixed by ``key`` (the same notice is never two different mails)."""
     domain = parseaddr(cfg.smtp.sender)[1].rpartition("@")[2] or "localhost"
     msg, reply_id = build_reply(
         sender=cfg.smtp.sender, to=district_address(cfg, district, messages), subject=rendered.subject,
-        text=rendered.text, html=rendered.html, in_reply_to=None, kind=ReplyKind.UPDATE.value,
+        text=rendered.text, html=rendered.html, in_reply_to=None, kind=kind.value,
         message_id=message_id_for(key, domain), date=now,
     )
-    return NewNotice(key, ReplyKind.UPDATE, district, msg["To"].addresses[0].addr_spec, reply_id, msg.as_bytes())
+    return NewNotice(key, kind, district, msg["To"].addresses[0].addr_spec, reply_id, msg.as_bytes())
 
 
 def district_address(cfg: Config, district: str, messages: Sequence[StoredMessage]) -> str:

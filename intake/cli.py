@@ -16,9 +16,11 @@ from intake import config as _config
 from intake.config import Config
 from intake.errors import ConfigError, IntakeError, LockedError, MailboxError
 from intake.lock import poll_lock
+from intake.models import Status
 from intake.store import Store
 
 log = logging.getLogger("intake")
+REVIEW_STATUSES = (Status.ACCEPTED, Status.NEEDS_FIX, Status.REVIEW, Status.REJECTED)  # as `intake review` lists them
 DEFAULT_CONFIG = os.environ.get("INTAKE_CONFIG", "config.toml")
 EXIT_CONFIG, EXIT_MAILBOX, EXIT_LOCKED, EXIT_STALE = 2, 3, 4, 5
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -284,6 +286,69 @@ def cmd_health(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _rewrite_ledger(cfg: Config, store: Store) -> None:
+    """Bring ledger.xlsx up to date after a staff command (the worker's next poll would too)."""
+    from intake.worker import Worker
+
+    Worker(cfg, store).write_ledger()
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    """One decision (受理编号 --status --reason), or every row of a staff copy of 项目台账 (--from): all or none."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from intake.review import review_file, review_one
+
+    cfg = load_config(Path(args.config), need_secrets=False)
+    by = (args.by or "").strip() or getpass.getuser()
+    if args.from_file and (args.number or args.status or args.reason):
+        raise ConfigError("give either a 受理编号 with --status and --reason, or --from FILE.xlsx, not both")
+    if not args.from_file and not (args.number and args.status and args.reason):
+        raise ConfigError("give a 受理编号 with --status and --reason (or --from FILE.xlsx)")
+    with open_store(cfg) as store:
+        if args.from_file:
+            applied = review_file(store, cfg, Path(args.from_file), by, datetime.now(UTC))
+            print("\n".join(applied.lines))
+            if applied.kept:
+                _rewrite_ledger(cfg, store)
+            return 0 if applied.ok else 1
+        print(review_one(store, cfg, args.number, args.status, args.reason, by, datetime.now(UTC)))
+        _rewrite_ledger(cfg, store)
+    return 0
+
+
+def cmd_close(args: argparse.Namespace) -> int:
+    """The close-out after the deadline: 终审结果 and one 结果通知 per district, queued for the next poll."""
+    from datetime import UTC, datetime
+
+    from intake.closeout import close
+
+    cfg = load_config(Path(args.config), need_secrets=False)
+    check_templates(cfg)
+    with open_store(cfg) as store:
+        result = close(store, cfg, datetime.now(UTC), force=args.force)
+        print("\n".join(result.lines))
+        if result.closed:
+            _rewrite_ledger(cfg, store)
+    return 0
+
+
+def cmd_resend(args: argparse.Namespace) -> int:
+    """Queue a copy of a message's reply, marked 补发; the next poll sends it."""
+    from datetime import UTC, datetime
+
+    from intake.resend import queue_resend
+
+    cfg = load_config(Path(args.config), need_secrets=False)
+    with open_store(cfg) as store:
+        done = queue_resend(store, args.folder or cfg.mailbox.folder, args.uid, datetime.now(UTC))
+        print(f"UID {done.uid}: re-send #{done.count} to {done.to_addr} queued ({done.subject}); "
+              "the next poll sends it")
+        _rewrite_ledger(cfg, store)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from samples.demo import main as demo_main
 
@@ -303,6 +368,9 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str]] = {
     "reprocess": (cmd_reprocess, "run recorded messages again from their archived originals (by UID, or every "
                                  "--outcome error / unknown_sender), then poll; no reply is sent twice"),
     "import": (cmd_import, "process .eml files exported from webmail (backfill); never sends mail"),
+    "review": (cmd_review, "record a staff decision on a project, or many from a copy of 项目台账 (--from)"),
+    "close": (cmd_close, "after the deadline: fix the final list (终审结果) and queue one 结果通知 per district"),
+    "resend": (cmd_resend, "send a message's reply again, marked 补发 (queued for the next poll)"),
     "health": (cmd_health, "exit 0 when polls are succeeding, non-zero (with the reason) when they stopped; "
                            "reads only the database"),
 }
@@ -340,6 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--bundle", metavar="DIR|FILE.zip",
                            help="write the workbook with copies of the forms beside it (links relative), to DIR "
                                 "or into a .zip, instead of rewriting ledger.xlsx")
+        if name == "review":
+            p.add_argument("number", nargs="?", metavar="受理编号", help="the project, e.g. XZ2024-云龙-001")
+            p.add_argument("--status", choices=[s.value for s in REVIEW_STATUSES], help="the decided status")
+            p.add_argument("--reason", help="why (复核意见); shown to the district when the status changes")
+            p.add_argument("--by", help="who decides (复核人; default: the login name)")
+            p.add_argument("--from", dest="from_file", metavar="FILE.xlsx",
+                           help="a copy of 项目台账 with 复核结论/复核意见 filled in: every row applied, or none")
+        if name == "close":
+            p.add_argument("--force", action="store_true",
+                           help="close even with undecided 待审核 projects, leaving them 待审核")
+        if name == "resend":
+            p.add_argument("uid", type=int, metavar="UID", help="the message's UID (as in 来件登记)")
+            p.add_argument("--folder", help="the folder the UID is in (default: mailbox.folder)")
         if name == "health":
             p.add_argument("--max-age-minutes", type=int, default=0, metavar="N",
                            help="unhealthy when the last successful poll is older (default: 3 x interval_minutes)")

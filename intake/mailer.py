@@ -28,7 +28,7 @@ from intake.tls import describe_tls_error, verified_context
 
 log = logging.getLogger(__name__)
 
-KINDS = ("receipt", "late", "update")
+KINDS = ("receipt", "late", "update", "final", "resend")
 CST = timezone(timedelta(hours=8))  # the Date header of a reply reads in Beijing time (spec 10.6)
 
 

@@ -51,8 +51,11 @@ from datetime import datetime
 from typing import Any
 
 from intake.config import Config, DistrictConfig
+from intake.decisions import apply_decisions, apply_final
 from intake.models import (
     Code,
+    Decision,
+    FinalResult,
     Finding,
     Ledger,
     OtherFile,
@@ -147,8 +150,16 @@ class _Plan:
 # -- public ---------------------------------------------------------------------------
 
 
-def build_ledger(messages: Sequence[StoredMessage], config: Config) -> Ledger:
-    """The ledger from the stored messages (any order; UID order is restored) and the config."""
+def build_ledger(
+    messages: Sequence[StoredMessage], config: Config, *, decisions: Sequence[Decision] = (),
+    final: Sequence[FinalResult] | None = None,
+) -> Ledger:
+    """The ledger from the stored messages (any order; UID order is restored) and the config, with the staff's
+    ``decisions`` and the close-out's ``final`` list laid over the rules' statuses (``intake.decisions``)."""
+    return apply_final(apply_decisions(_rules_ledger(messages, config), decisions), final)
+
+
+def _rules_ledger(messages: Sequence[StoredMessage], config: Config) -> Ledger:
     material = _collect(messages, config)
     plans: list[_Plan] = []
     unmatched: list[UnmatchedForm] = []
@@ -507,8 +518,12 @@ class LedgerBuilder:
     projects, not n rebuilds of everything.
     """
 
-    def __init__(self, messages: Sequence[StoredMessage], config: Config) -> None:
+    def __init__(
+        self, messages: Sequence[StoredMessage], config: Config, *, decisions: Sequence[Decision] = (),
+        final: Sequence[FinalResult] | None = None,
+    ) -> None:
         self.config = config
+        self.decisions, self.final = decisions, final
         self._material = _collect(messages, config)
         self._districts: dict[str, tuple[list[Project], list[UnmatchedForm]]] = {}
 
@@ -545,5 +560,6 @@ class LedgerBuilder:
         for p in projects:
             p.status = status_of(p.findings)
         stamped = {name for name, m in self._material.items() if m.stamped}
-        return Ledger(projects=projects, unmatched_forms=unmatched, quotas=quotas, other_files=others,
-                      stamped_tables=stamped)
+        ledger = Ledger(projects=projects, unmatched_forms=unmatched, quotas=quotas, other_files=others,
+                        stamped_tables=stamped)
+        return apply_final(apply_decisions(ledger, self.decisions), self.final)

@@ -60,6 +60,7 @@ class Code(StrEnum):
     REGISTRY_EXCLUDED = "REGISTRY_EXCLUDED"
     REGISTRY_CONFLICT = "REGISTRY_CONFLICT"
     MISSING_ATTACHMENT = "MISSING_ATTACHMENT"
+    NOT_CORRECTED = "NOT_CORRECTED"  # set at close-out on a project still 待补正 (spec 10.5)
     # message-level only
     OTHER_PROGRAM = "OTHER_PROGRAM"
     WRONG_CAMPAIGN = "WRONG_CAMPAIGN"
@@ -91,6 +92,7 @@ SEVERITY: dict[Code, Severity] = {
     Code.REGISTRY_EXCLUDED: Severity.REJECT,
     Code.REGISTRY_CONFLICT: Severity.REVIEW,
     Code.MISSING_ATTACHMENT: Severity.REVIEW,
+    Code.NOT_CORRECTED: Severity.REJECT,
     Code.OTHER_PROGRAM: Severity.INFO,
     Code.WRONG_CAMPAIGN: Severity.FIX,
     # message-level findings: the severity says who must act
@@ -182,6 +184,47 @@ class Project:
     form: StoredAttachment | None = None
     formula_text: list[str] = field(default_factory=list)  # columns to write as text
     attachments: tuple[str, ...] = ()  # documents received for it besides the form (合作协议, 信用承诺书)
+    # staff decisions (spec 10.4), set by ``intake.decisions.apply_decisions`` on a decided project: the
+    # status the rules give (None on an undecided project, whose ``status`` is the rules'), the latest
+    # decision on this 受理编号, and whether newer material arrived after it (then ``status`` is the rules')
+    auto_status: Status | None = None
+    decision: Decision | None = None
+    decision_stale: bool = False
+
+
+REVIEW_STALE_NOTE = "材料已更新，请重新复核"  # 问题说明 of a project whose decision predates its material
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A staff decision on a project (spec 10.4), kept for good under its 受理编号.
+
+    ``auto_status`` and ``material_at`` are the project as staff saw it: its 自动判定 and its 来件时间
+    (the arrival of its latest material). Material newer than ``material_at`` makes the decision stale.
+    """
+
+    id: int
+    number: str  # 受理编号
+    status: Status
+    reason: str
+    by: str
+    at: datetime
+    auto_status: Status | None
+    material_at: datetime | None
+    source: str = ""  # how it was made: "" (command line) or the workbook's file name
+
+
+@dataclass(frozen=True)
+class FinalResult:
+    """One row of 终审结果 (spec 10.5): a project's status as fixed by the close-out."""
+
+    number: str
+    district: str
+    name: str
+    applicant: str
+    status: Status
+    reason: str
+    code: str = ""  # NOT_CORRECTED when the close-out turned 待补正 into 不予受理
 
 
 @dataclass(frozen=True)
@@ -212,15 +255,21 @@ class Ledger:
     quotas: dict[str, int]  # district -> quota, in config order
     other_files: list[OtherFile] = field(default_factory=list)
     stamped_tables: set[str] = field(default_factory=set)  # districts whose stamped summary table arrived
+    decisions: list[Decision] = field(default_factory=list)  # every staff decision ever, oldest first (复核记录)
+    final: list[FinalResult] | None = None  # 终审结果 once the close-out ran, else None
+    resends: dict[int, list[ReplyInfo]] = field(default_factory=dict)  # staff re-sends per message (store id)
 
 
 class ReplyKind(StrEnum):
     RECEIPT = "receipt"  # 回执
     LATE = "late"  # 逾期通知
     UPDATE = "update"  # 状态变更通知 (spec 10.6): a district's project changed through something else
+    FINAL = "final"  # 结果通知 (spec 10.5): the district's final list after the close-out
+    RESEND = "resend"  # a message's reply sent again on a staff's request (spec 10.9), marked 补发
 
 
-REPLY_LABEL = {ReplyKind.RECEIPT: "回执", ReplyKind.LATE: "逾期通知", ReplyKind.UPDATE: "状态变更通知"}
+REPLY_LABEL = {ReplyKind.RECEIPT: "回执", ReplyKind.LATE: "逾期通知", ReplyKind.UPDATE: "状态变更通知",
+               ReplyKind.FINAL: "结果通知", ReplyKind.RESEND: "补发"}
 
 
 @dataclass(frozen=True)

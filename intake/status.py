@@ -62,6 +62,7 @@ def status(cfg: Config, store: Store, now: datetime) -> StatusReport:
     lines.append("replies: " + ", ".join(f"{s} {replies.get(s, 0)}" for s in states))
     lines.extend(_held(cfg, store, now))
     lines.extend(_failed_replies(store))
+    lines.extend(_staff(store, tz))
     left = cfg.campaign.deadline - now
     when = f"{cfg.campaign.deadline.astimezone(tz):%Y-%m-%d %H:%M:%S}"
     lines.append(f"deadline: {when} ({_ago(left)} left)" if left.total_seconds() > 0
@@ -97,7 +98,7 @@ def _attention(troubles: list[Trouble], tz: tzinfo) -> list[str]:
 
 
 def _projects(cfg: Config, store: Store) -> list[str]:
-    ledger = build_ledger(store.messages(), cfg)
+    ledger = build_ledger(store.messages(), cfg, decisions=store.decisions(), final=store.final_results())
     by_district: dict[str, Counter[str]] = {d.name: Counter() for d in cfg.districts}
     for p in ledger.projects:
         by_district.setdefault(p.district, Counter())[p.status] += 1
@@ -105,6 +106,27 @@ def _projects(cfg: Config, store: Store) -> list[str]:
     for name, counter in by_district.items():
         detail = ", ".join(f"{s} {counter[s]}" for s in STATUS_ORDER)
         out.append(f"  {name}: {sum(counter.values())} ({detail})")
+    return out
+
+
+def _staff(store: Store, tz: tzinfo) -> list[str]:
+    """Staff re-sends (each its own reply), notices to districts by kind and state (a failed 结果通知 needs a
+    person), decisions, and whether the close-out ran."""
+    resends = [r for rs in store.resends().values() for r in rs]
+    by_state = Counter(r.state.value for r in resends)
+    out = [f"re-sends (补发): {len(resends)}"
+           + (" (" + ", ".join(f"{s} {n}" for s, n in sorted(by_state.items())) + ")" if resends else "")]
+    counts = store.notice_counts()
+    for kind, label in (("update", "状态变更通知"), ("final", "结果通知")):
+        states = {state: n for (k, state), n in counts.items() if k == kind}
+        if states:
+            out.append(f"{label} ({kind}): " + ", ".join(f"{s} {n}" for s, n in sorted(states.items())))
+    decisions = store.decisions()
+    out.append(f"staff decisions: {len(decisions)} on {len({d.number for d in decisions})} project(s)")
+    closed = store.closeout()
+    out.append("close-out: not run" if closed is None else
+               f"close-out: ran {closed.closed_at.astimezone(tz):%Y-%m-%d %H:%M:%S}"
+               + (" (--force)" if closed.forced else "") + f", {len(closed.results)} project(s) in 终审结果")
     return out
 
 

@@ -19,12 +19,15 @@ from typing import Any
 
 from intake.models import (
     Code,
+    Decision,
+    FinalResult,
     Finding,
     NewMessage,
     Outcome,
     ReplyInfo,
     ReplyKind,
     ReplyState,
+    Status,
     StoredAttachment,
     StoredMessage,
 )
@@ -200,6 +203,35 @@ MIGRATIONS: list[str] = [
         " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;\n"
         for event in ("INSERT", "UPDATE", "DELETE")
     ),
+    # staff decisions (spec 10.4), keyed by 受理编号 and never by a message, so rebuilding the ledger or
+    # processing mail again keeps them; the last decision whose 状态变更通知 was queued; the close-out's
+    # final list (spec 10.5), one row at most
+    """
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        number TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        decided_by TEXT NOT NULL,
+        decided_at TEXT NOT NULL,
+        auto_status TEXT,
+        material_at TEXT,
+        source TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX decisions_number ON decisions (number);
+    CREATE TABLE closeout (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        closed_at TEXT NOT NULL,
+        forced INTEGER NOT NULL,
+        results TEXT NOT NULL
+    );
+    INSERT OR IGNORE INTO meta VALUES ('decisions_notified_through', '0');
+    """
+    + "".join(
+        f"CREATE TRIGGER {table}_insert AFTER INSERT ON {table} BEGIN"
+        " UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'; END;\n"
+        for table in ("decisions", "closeout")
+    ),
 ]
 
 
@@ -240,6 +272,26 @@ class NewNotice:
     to_addr: str
     reply_message_id: str
     rfc822: bytes
+
+
+@dataclass(frozen=True)
+class NewDecision:
+    """A staff decision ready to be kept: the project's 自动判定 and 来件时间 as staff saw them."""
+
+    number: str
+    status: Status
+    reason: str
+    auto_status: Status | None
+    material_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Closeout:
+    """The close-out as kept: when, whether forced, and the final list."""
+
+    closed_at: datetime
+    forced: bool
+    results: list[FinalResult]
 
 
 @dataclass(frozen=True)
@@ -767,18 +819,114 @@ class Store:
         """The last message (store id) whose status changes to other districts were checked."""
         return int(self.get_meta(UPDATES_KEY) or 0)
 
-    def queue_updates(self, notices: Sequence[NewNotice], through: int) -> int:
-        """Queue the 状态变更通知 owed for the messages up to ``through`` and mark them checked, in one
-        transaction (a crash before it leaves the check to the next poll, after it nothing to repeat)."""
+    def queue_updates(self, notices: Sequence[NewNotice], through: int, decisions_through: int | None = None) -> int:
+        """Queue the 状态变更通知 owed for the messages up to ``through`` (and the staff decisions up to
+        ``decisions_through``) and mark them checked, in one transaction (a crash before it leaves the check
+        to the next poll, after it nothing to repeat)."""
         with self.transaction():
             queued = sum(self.insert_notice(n.key, n.kind, n.to_addr, n.reply_message_id, n.rfc822,
                                             district=n.district) for n in notices)
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (UPDATES_KEY, str(through)))
+            if decisions_through is not None:
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (DECISIONS_KEY, str(decisions_through)))
         return queued
+
+
+    # -- staff decisions (spec 10.4) ------------------------------------------------------------
+    def insert_decisions(self, decisions: Sequence[NewDecision], by: str, at: datetime, source: str = "") -> None:
+        """Keep the decisions, all in one transaction."""
+        with self.transaction():
+            self.db.executemany(
+                "INSERT INTO decisions (number, status, reason, decided_by, decided_at, auto_status, material_at,"
+                " source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(d.number, d.status.value, d.reason, by, _iso(at), d.auto_status.value if d.auto_status else None,
+                  _iso(d.material_at), source) for d in decisions],
+            )
+
+    def decisions(self) -> list[Decision]:
+        """Every decision ever made, oldest first."""
+        rows = self.db.execute("SELECT * FROM decisions ORDER BY id")
+        return [Decision(r["id"], r["number"], Status(r["status"]), r["reason"], r["decided_by"],
+                         datetime.fromisoformat(r["decided_at"]),
+                         Status(r["auto_status"]) if r["auto_status"] else None, _dt(r["material_at"]), r["source"])
+                for r in rows]
+
+    def decisions_notified_through(self) -> int:
+        """The last decision whose status changes were checked for 状态变更通知."""
+        return int(self.get_meta(DECISIONS_KEY) or 0)
+
+    # -- close-out (spec 10.5) ----------------------------------------------------------------------
+    def closeout(self) -> Closeout | None:
+        row = self.db.execute("SELECT * FROM closeout WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        results = [FinalResult(r["number"], r["district"], r["name"], r["applicant"], Status(r["status"]),
+                               r["reason"], r.get("code", "")) for r in json.loads(row["results"])]
+        return Closeout(datetime.fromisoformat(row["closed_at"]), bool(row["forced"]), results)
+
+    def final_results(self) -> list[FinalResult] | None:
+        """The final list once the close-out ran, else None."""
+        closed = self.closeout()
+        return closed.results if closed else None
+
+    def close_out(self, closed_at: datetime, forced: bool, results: Sequence[FinalResult],
+              notices: Sequence[NewNotice]) -> bool:
+        """Keep the final list and queue the 结果通知 in one transaction; False (nothing done) if closed before."""
+        with self.transaction():
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO closeout VALUES (1, ?, ?, ?)",
+                (_iso(closed_at), int(forced), json.dumps([r.__dict__ | {"status": r.status.value} for r in results],
+                                                          ensure_ascii=False)),
+            )
+            if cur.rowcount != 1:
+                return False
+            for n in notices:
+                self.insert_notice(n.key, n.kind, n.to_addr, n.reply_message_id, n.rfc822, district=n.district)
+        return True
+
+    # -- staff re-sends (spec 10.9) -------------------------------------------------------------------
+    def sent_reply(self, message_db_id: int) -> OutboxItem | None:
+        """The automatic reply of a message (receipt or late notice), whatever its state."""
+        row = self.db.execute("SELECT * FROM outbox WHERE message_id = ?", (message_db_id,)).fetchone()
+        if row is None:
+            return None
+        return OutboxItem(row["id"], row["message_id"], ReplyKind(row["kind"]), ReplyState(row["state"]),
+                          row["to_addr"], row["reply_message_id"], row["rfc822"], row["attempts"],
+                          _dt(row["next_attempt_at"]))
+
+    def resends(self) -> dict[int, list[ReplyInfo]]:
+        """The staff re-sends per message (store id), oldest first."""
+        rows = self.db.execute("SELECT message_id, kind, state, sent_at, last_error FROM notices"
+                               " WHERE kind = ? AND message_id IS NOT NULL ORDER BY id", (ReplyKind.RESEND.value,))
+        out: dict[int, list[ReplyInfo]] = {}
+        for r in rows:
+            out.setdefault(r[0], []).append(ReplyInfo(r[0], ReplyKind(r[1]), ReplyState(r[2]), _dt(r[3]), r[4]))
+        return out
+
+    def queue_resend(self, message_db_id: int, district: str | None, to_addr: str, reply_message_id: str,
+                     rfc822: bytes) -> int:
+        """Queue a staff re-send of a message's reply as a notice of its own; returns which re-send it is."""
+        with self.transaction():
+            n = 1 + self.db.execute("SELECT COUNT(*) FROM notices WHERE kind = ? AND message_id = ?",
+                                    (ReplyKind.RESEND.value, message_db_id)).fetchone()[0]
+            self.insert_notice(f"resend:{message_db_id}:{n}", ReplyKind.RESEND, to_addr, reply_message_id, rfc822,
+                               district=district, message_db_id=message_db_id)
+        return int(n)
+
+    def notice_counts(self) -> dict[tuple[str, str], int]:
+        """Notices to districts (状态变更通知, 结果通知, 补发) by (kind, state)."""
+        rows = self.db.execute("SELECT kind, state, COUNT(*) FROM notices GROUP BY kind, state")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def message_by_uid(self, folder: str, uid: int) -> sqlite3.Row | None:
+        """The latest record of ``uid`` in ``folder`` (the current UIDVALIDITY's, when it changed)."""
+        return self.db.execute("SELECT * FROM messages WHERE folder = ? AND uid = ? ORDER BY id DESC LIMIT 1",
+                               (folder, uid)).fetchone()
 
 
 _QUEUES = {"outbox": "outbox", "notices": "notices"}  # set_reply_state's table, never a caller's string in SQL
 UPDATES_KEY = "updates_checked_through"
+DECISIONS_KEY = "decisions_notified_through"
 
 
 INTERRUPTED = "the process ended while reading this message (killed or crashed)"

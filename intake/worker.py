@@ -57,7 +57,8 @@ class Worker:
         """Kept for callers of the hub worker; the stages read the store when they need it."""
 
     def ledger(self) -> Ledger:
-        return build_ledger(self.store.messages(), self.cfg)
+        return build_ledger(self.store.messages(), self.cfg, decisions=self.store.decisions(),
+                            final=self.store.final_results())
 
     def record(
         self, fetched: FetchedMessage, validity: int, *, source: str = "imap", folder: str | None = None,

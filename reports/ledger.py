@@ -38,7 +38,10 @@ from openpyxl.xml.functions import Element, SubElement
 
 from intake.models import (
     REPLY_LABEL,
+    REVIEW_STALE_NOTE,
     SEVERITY_LABEL,
+    Decision,
+    FinalResult,
     Finding,
     Ledger,
     OtherFile,
@@ -51,7 +54,7 @@ from intake.models import (
     StoredMessage,
 )
 from reports.files import atomic_write
-from reports.labels import OUTCOME_TEXT, STATUS_ORDER, attachment_line, ledger_datetime
+from reports.labels import OUTCOME_TEXT, STATUS_ORDER, attachment_line, ledger_datetime, ledger_time
 from reports.replies import BUREAU
 
 PROJECT_HEADERS = (
@@ -59,10 +62,11 @@ PROJECT_HEADERS = (
     "技术领域", "合作服务机构", "有效专利数", "有效发明专利数", "PCT申请数", "折算有效发明专利数",
     "申请资助金额（万元）", "市级承担（万元）", "区级承担（万元）", "状态", "问题代码", "问题说明",
     "来件时间", "来源邮件", "申报书文件", "识别方式", "盖章",
+    "自动判定", "复核结论", "复核意见", "复核人", "复核时间",  # staff decisions (spec 10.4)
 )
 MESSAGE_HEADERS = (
     "UID", "Message-ID", "发件人", "区县", "主题", "收到时间", "附件", "处理结果", "问题代码",
-    "回复类型", "回复时间",
+    "回复类型", "回复时间", "补发",
 )
 FINDING_HEADERS = ("区县", "项目名称", "问题代码", "严重程度", "说明", "受理编号")
 DISTRICT_HEADERS = (
@@ -77,6 +81,10 @@ STATISTICS_HEADERS = (  # 统计 (spec 10.7): per status the projects, then the 
 PROJECT_TYPE_ORDER = ("新建", "升级")
 BLANK_LABEL = "（未填写）"
 DEFAULT_TITLE = "项目台账"
+DECISION_HEADERS = ("受理编号", "区县", "项目名称", "自动判定", "复核结论", "复核意见", "复核人", "复核时间", "来源",
+                    "当前效力")  # 复核记录 (spec 10.4): every decision ever, oldest first
+FINAL_HEADERS = ("受理编号", "区县", "项目名称", "牵头申报单位", "最终状态", "原因")  # 终审结果 (spec 10.5)
+DECISION_STANDING = {"in_force": "有效", "replaced": "已被后来的复核取代", "stale": REVIEW_STALE_NOTE}
 TOTAL_LABEL = "合计"
 STAMPED_TEXT = {True: "已收到", False: "未收到"}
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"  # times are date-time cells (Asia/Shanghai), so date filters work
@@ -200,7 +208,9 @@ def write_ledger(
         finding_table(ledger.projects, messages),
         districts,
         other_file_table(ledger.other_files),
+        decision_table(ledger, tz),
         statistics_table(ledger),
+        *([final_table(ledger.final)] if ledger.final is not None else []),
     )
     wb, looks = Workbook(write_only=True), _Looks()
     wb.properties.title, wb.properties.creator = title, BUREAU
@@ -238,10 +248,58 @@ def _project_row(
         v.get("技术领域"), v.get("合作服务机构"), *(v.get(k) for k in NUMBER_COLUMNS),
         p.converted_invention, _money(v.get("申请资助金额")),
         _money(p.city_amount), _money(p.district_amount),
-        p.status.value, finding_codes(p.findings), "\n".join(f.message for f in p.findings),
+        p.status.value, finding_codes(p.findings), _explanation(p),
         ledger_datetime(p.arrival, tz), _sources(p.source_uids), _form_link(p, link_prefix, form_links),
-        *form_reading(p.form),
+        *form_reading(p.form), *review_columns(p, tz),
     ]
+
+
+def _explanation(p: Project) -> str:
+    """问题说明: the findings' sentences; a stale decision's note first."""
+    lines = [f.message for f in p.findings]
+    return "\n".join([REVIEW_STALE_NOTE, *lines] if p.decision is not None and p.decision_stale else lines)
+
+
+def review_columns(p: Project, tz: tzinfo) -> list[Any]:
+    """自动判定, 复核结论, 复核意见, 复核人, 复核时间 (the latest decision, stale or not)."""
+    d = p.decision
+    auto = (p.auto_status or p.status).value
+    if d is None:
+        return [auto, "", "", "", None]
+    return [auto, d.status.value, d.reason, d.by, ledger_datetime(d.at, tz)]
+
+
+def decision_table(ledger: Ledger, tz: tzinfo) -> Table:
+    """复核记录: every decision ever made, oldest first, and whether it is still the one in force."""
+    projects = {p.number: p for p in ledger.projects}
+    latest = {d.number: d.id for d in ledger.decisions}
+    rows = [_decision_row(d, projects.get(d.number), latest[d.number], tz) for d in ledger.decisions]
+    col = DECISION_HEADERS.index
+    return Table("复核记录", DECISION_HEADERS, rows, frozenset({col("自动判定"), col("复核结论")}),
+                 {col("复核意见"): 50})
+
+
+def _decision_row(d: Decision, p: Project | None, latest: int, tz: tzinfo) -> list[Any]:
+    standing = ("replaced" if d.id != latest else "stale" if p is not None and p.decision_stale else "in_force")
+    return [d.number, p.district if p else "", p.values.get("项目名称") if p else "",
+            d.auto_status.value if d.auto_status else "", d.status.value, d.reason, d.by, ledger_datetime(d.at, tz),
+            d.source or "命令行", DECISION_STANDING[standing]]
+
+
+def final_table(results: Sequence[FinalResult]) -> Table:
+    """终审结果: the final list the close-out fixed (spec 10.5)."""
+    rows = [[r.number, r.district, r.name, r.applicant, r.status.value, r.reason] for r in results]
+    col = FINAL_HEADERS.index
+    return Table("终审结果", FINAL_HEADERS, rows, frozenset({col("最终状态")}), {col("原因"): 60})
+
+
+def resend_text(resends: Iterable[ReplyInfo], tz: tzinfo) -> str:
+    """补发: each staff re-send of the message's reply, ``2024-11-06 10:00:00 已发送`` (or its state)."""
+    return "\n".join(
+        f"{ledger_time(r.sent_at, tz)} 已发送" if r.state is ReplyState.SENT
+        else f"发送失败：{r.error or '原因不明'}" if r.state is ReplyState.FAILED else "待发送"
+        for r in resends
+    )
 
 
 def form_reading(form: StoredAttachment | None) -> tuple[str, str]:
@@ -261,7 +319,8 @@ def message_table(
     unmatched: dict[int, set[str]] = {}
     for u in ledger.unmatched_forms:
         unmatched.setdefault(u.uid, set()).add(u.filename)
-    rows = [_message_row(m, replies.get(m.id), unmatched.get(m.uid, set()), tz) for m in messages]
+    rows = [[*_message_row(m, replies.get(m.id), unmatched.get(m.uid, set()), tz),
+             resend_text(ledger.resends.get(m.id, ()), tz)] for m in messages]
     return Table("来件登记", MESSAGE_HEADERS, rows)
 
 

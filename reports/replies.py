@@ -1,4 +1,5 @@
-"""Replies to districts (spec sections 7 and 10.6): receipts, late notices and 状态变更通知, as text and HTML.
+"""Replies to districts (spec sections 7, 10.5, 10.6): receipts, late notices, 状态变更通知 and 结果通知, as text
+and HTML.
 
 Rendered from jinja2 templates the bureau can edit: a template of the same name in
 ``templates_dir`` overrides the built-in one in ``reports/templates/``. HTML templates
@@ -23,8 +24,11 @@ Receipts and late notices also get (``reply_context``):
 - ``projects``: ``number``, ``name``, ``applicant``, ``status``, ``findings`` (sentences);
 - ``counts``: projects per status, ``受理`` … ``不予受理``.
 
+- ``projects`` also carry ``review``: the 复核意见 of a staff decision in force, else ``""``.
+
 状态变更通知 get (``update_context``) ``changes``: ``number``, ``name``, ``applicant``, ``old``, ``new``,
-``reasons`` (sentences).
+``reasons`` (sentences). 结果通知 (``result_context``) get ``results``: ``number``, ``name``, ``applicant``,
+``status`` (最终状态), ``reason``; and ``counts`` per final status.
 """
 
 from __future__ import annotations
@@ -40,7 +44,16 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from intake.models import REPLY_LABEL, Code, Project, ReplyKind, StatusChange, StoredAttachment, StoredMessage
+from intake.models import (
+    REPLY_LABEL,
+    Code,
+    FinalResult,
+    Project,
+    ReplyKind,
+    StatusChange,
+    StoredAttachment,
+    StoredMessage,
+)
 from reports.labels import STATUS_ORDER, attachment_label, chinese_date, chinese_time
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -49,7 +62,8 @@ BUREAU = "徐州市知识产权局"
 # The notice's own values (徐知通〔2024〕12号), used when the config leaves them out.
 DEFAULT_CONTACT = "李钦华 0516-69859237"
 DEFAULT_PAPER_ADDRESS = "徐州市云龙区新安路11号市市场监督管理局218室"
-TEMPLATE_STEM = {ReplyKind.RECEIPT: "receipt", ReplyKind.LATE: "late", ReplyKind.UPDATE: "update"}
+TEMPLATE_STEM = {ReplyKind.RECEIPT: "receipt", ReplyKind.LATE: "late", ReplyKind.UPDATE: "update",
+                 ReplyKind.FINAL: "result"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,41 @@ def render_update(
                             contact=contact, paper_address=paper_address, now=now)
     return _render(ReplyKind.UPDATE, update_subject(campaign), {**letter, **update_context(changes)},
                    templates_dir)
+
+
+def render_result(
+    district: str,
+    results: Sequence[FinalResult],
+    *,
+    campaign: str,
+    deadline: datetime,
+    tz: tzinfo,
+    templates_dir: Path | None = None,
+    contact: str = DEFAULT_CONTACT,
+    paper_address: str = DEFAULT_PAPER_ADDRESS,
+    now: datetime | None = None,
+) -> RenderedReply:
+    """Render the 结果通知 giving ``district`` its final list after the close-out (spec 10.5)."""
+    letter = letter_context(ReplyKind.FINAL, district, campaign=campaign, deadline=deadline, tz=tz,
+                            contact=contact, paper_address=paper_address, now=now)
+    return _render(ReplyKind.FINAL, result_subject(campaign), {**letter, **result_context(results)}, templates_dir)
+
+
+def result_subject(campaign: str) -> str:
+    """``结果通知：<campaign.name>``."""
+    return f"{REPLY_LABEL[ReplyKind.FINAL]}：{' '.join(campaign.split())}"
+
+
+def result_context(results: Sequence[FinalResult]) -> dict[str, Any]:
+    """The district's final list: ``results`` (``number``, ``name``, ``applicant``, ``status``, ``reason``) in
+    受理编号 order, and ``counts`` per final status."""
+    ordered = sorted(results, key=lambda r: r.number)
+    counts = Counter(r.status for r in ordered)
+    return {
+        "results": [{"number": r.number, "name": r.name, "applicant": r.applicant, "status": r.status.value,
+                     "reason": r.reason} for r in ordered],
+        "counts": {s.value: counts[s] for s in STATUS_ORDER},
+    }
 
 
 def _render(kind: ReplyKind, subject: str, context: dict[str, Any], templates_dir: Path | None) -> RenderedReply:
@@ -192,6 +241,8 @@ def _project(p: Project) -> dict[str, Any]:
         "applicant": p.values.get("牵头申报单位") or "（未填写申报单位）",
         "status": p.status.value,
         "findings": [f.message for f in p.findings],
+        # the 复核意见 of a staff decision in force (spec 10.4), "" without one
+        "review": p.decision.reason if p.decision is not None and not p.decision_stale else "",
     }
 
 

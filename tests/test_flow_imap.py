@@ -66,7 +66,8 @@ def table_file(projects, name: str = "云龙区申报汇总表.xlsx") -> tuple[s
 def projects_sheet(cfg: Config) -> list[dict]:
     wb = openpyxl.load_workbook(cfg.paths.data_dir / "ledger.xlsx", read_only=True)
     rows = list(wb["项目台账"].iter_rows(values_only=True))
-    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    # read-only mode leaves out a row's empty cells at its end (e.g. 复核时间 without a decision)
+    return [dict(zip(rows[0], (*r, *[None] * (len(rows[0]) - len(r))), strict=True)) for r in rows[1:]]
 
 
 def deliver_one(account, project):

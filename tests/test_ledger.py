@@ -42,10 +42,11 @@ SPEC_SHEETS = {
         "技术领域", "合作服务机构", "有效专利数", "有效发明专利数", "PCT申请数", "折算有效发明专利数",
         "申请资助金额（万元）", "市级承担（万元）", "区级承担（万元）", "状态", "问题代码", "问题说明",
         "来件时间", "来源邮件", "申报书文件", "识别方式", "盖章",
+        "自动判定", "复核结论", "复核意见", "复核人", "复核时间",
     ],
     "来件登记": [
         "UID", "Message-ID", "发件人", "区县", "主题", "收到时间", "附件", "处理结果", "问题代码",
-        "回复类型", "回复时间",
+        "回复类型", "回复时间", "补发",
     ],
     "问题清单": ["区县", "项目名称", "问题代码", "严重程度", "说明", "受理编号"],
     "区县汇总": [
@@ -53,6 +54,8 @@ SPEC_SHEETS = {
         "市级承担合计（万元）", "区级承担合计（万元）", "盖章汇总表",
     ],
     "其他来件": ["区县", "UID", "文件名", "识别为", "所属项目类型", "说明"],
+    "复核记录": ["受理编号", "区县", "项目名称", "自动判定", "复核结论", "复核意见", "复核人", "复核时间", "来源",
+             "当前效力"],
     # 统计: the spec names the sheet and its dimensions; these headers are the ledger's own
     "统计": ["区县", "项目类别", "受理", "待补正", "待审核", "不予受理", "项目数", "受理（万元）", "待补正（万元）",
            "待审核（万元）", "不予受理（万元）", "申请资助金额（万元）"],
@@ -243,7 +246,7 @@ def test_no_sheet_contains_a_formula(hostile: Path) -> None:
     """The file itself holds no formula element, so no spreadsheet program can evaluate one."""
     with zipfile.ZipFile(hostile) as z:
         sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
-        assert len(sheets) == 6
+        assert len(sheets) == len(SPEC_SHEETS)
         assert not any(b"<f>" in z.read(n) or b"<f " in z.read(n) for n in sheets)
 
 

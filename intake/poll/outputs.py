@@ -69,7 +69,9 @@ def write_bundle(ctx: PollContext, target: Path) -> Path:
 def _ledger(ctx: PollContext) -> tuple[Ledger, list[StoredMessage], dict[int, ReplyInfo]]:
     """The ledger built from the store, with the messages and replies it was built from."""
     messages, replies = ctx.store.messages(), ctx.store.replies()
-    return build_ledger(messages, ctx.cfg), messages, replies
+    ledger = build_ledger(messages, ctx.cfg, decisions=ctx.store.decisions(), final=ctx.store.final_results())
+    ledger.resends = ctx.store.resends()
+    return ledger, messages, replies
 
 
 def publish_outputs(ctx: PollContext) -> bool:

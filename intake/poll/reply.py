@@ -19,10 +19,10 @@ from email.utils import parseaddr
 from intake.config import Config
 from intake.mailer import build_reply
 from intake.merge import LedgerBuilder, district_view, unmatched_for
-from intake.models import Outcome, ReplyKind, Status, StatusChange, StoredMessage
+from intake.models import FinalResult, Outcome, ReplyKind, Status, StatusChange, StoredMessage
 from intake.poll.context import PollContext
 from intake.staff import digest_html
-from reports.replies import render_reply, render_update
+from reports.replies import render_reply, render_result, render_update
 
 log = logging.getLogger("intake")
 
@@ -40,7 +40,8 @@ def render_owed_replies(ctx: PollContext) -> Rendered:
         return Rendered()
     first = min(due)
     messages = ctx.store.messages()
-    builder = LedgerBuilder([m for m in messages if m.id < first], ctx.cfg)
+    builder = LedgerBuilder([m for m in messages if m.id < first], ctx.cfg, decisions=ctx.store.decisions(),
+                            final=ctx.store.final_results())
     queued = failed = 0
     for message in (m for m in messages if m.id >= first):
         builder.add(message)
@@ -82,8 +83,8 @@ def compose_reply(
 
 
 def check_templates(cfg: Config) -> None:
-    """Render a receipt, a late notice, a 状态变更通知 and the digest on a sample; raises what the templates
-    raise."""
+    """Render a receipt, a late notice, a 状态变更通知, a 结果通知 and the digest on a sample; raises what the
+    templates raise."""
     sample = StoredMessage(
         id=0, uid=1, message_id="<sample@intake.invalid>", sender="sample@intake.invalid",
         district=cfg.districts[0].name if cfg.districts else None, subject="模板检查",
@@ -96,6 +97,10 @@ def check_templates(cfg: Config) -> None:
     change = StatusChange(number="XZ-样例-001", district=sample.district or "", name="样例项目", applicant="样例公司",
                           old=Status.ACCEPTED, new=Status.REVIEW, reasons=("样例原因。",))
     render_update(sample.district or "", [change], campaign=cfg.campaign.name, deadline=cfg.campaign.deadline,
+                  tz=cfg.campaign.tz, templates_dir=cfg.paths.templates_dir, contact=cfg.campaign.contact,
+                  paper_address=cfg.campaign.paper_address, now=now)
+    result = FinalResult(change.number, change.district, change.name, change.applicant, Status.REJECTED, "样例原因。")
+    render_result(sample.district or "", [result], campaign=cfg.campaign.name, deadline=cfg.campaign.deadline,
                   tz=cfg.campaign.tz, templates_dir=cfg.paths.templates_dir, contact=cfg.campaign.contact,
                   paper_address=cfg.campaign.paper_address, now=now)
     digest_html(cfg, builder.ledger(), [sample], {}, now)
