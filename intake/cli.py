@@ -172,6 +172,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from intake.worker import Worker
 
     with open_store(cfg) as store:
+        if args.bundle:  # the workbook with the forms beside it, for a staff PC
+            print(Worker(cfg, store).write_bundle(Path(args.bundle)))
+            return 0
         Worker(cfg, store).write_ledger()
     print(cfg.paths.data_dir / "ledger.xlsx")
     return 0
@@ -401,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("poll", "run"):
             p.add_argument("--dry-run", action="store_true",
                            help="process and write the ledger; send nothing, move nothing")
+        if name == "export":
+            p.add_argument("--bundle", metavar="DIR|FILE.zip",
+                           help="write the workbook with copies of the forms beside it (links relative), to DIR "
+                                "or into a .zip, instead of rewriting ledger.xlsx")
         if name == "review":
             p.add_argument("number", nargs="?", metavar="受理编号", help="the project, e.g. XZ2024-云龙-001")
             p.add_argument("--status", choices=[s.value for s in REVIEW_STATUSES], help="the decided status")

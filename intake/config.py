@@ -74,7 +74,8 @@ SCHEMA: dict[str, list[Key]] = {
         ("data_dir", str, True, None, "database, archive and ledger.xlsx; relative to the config file"),
         ("templates_dir", str, False, "", "folder with edited reply templates; empty: the built-in ones"),
         ("log_file", str, False, "", "also log to this file, rotated by size; empty: standard error only"),
-        ("publish_dir", str, False, "", "an atomic copy of ledger.xlsx goes here after each change (e.g. a share)"),
+        ("publish_dir", str, False, "",
+         "atomic copies of ledger.xlsx and digest.html go here after each change (e.g. a share)"),
     ],
     "rules": [
         ("cap_new", float, False, 50, "funding cap for 新建 (万元)"),

@@ -9,12 +9,14 @@ in the store (meta ``digest_sent_date``) so a restart does not send it again.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from html import escape
 from typing import Protocol
 
 from intake.attention import Trouble
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 
 SENT_DATE_KEY = "digest_sent_date"
 DIGEST_FILE = "digest.html"
+LEDGER_FILE = "ledger.xlsx"
+# The digest mail carries ledger.xlsx up to this size (base64 makes it a third larger on the wire; common
+# mail servers, 163.com's too, take 20 MB or more); a larger workbook is named with where to find it.
+ATTACH_MAX_BYTES = 10 * 1024 * 1024
+XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 ALERT_EVERY = timedelta(hours=1)  # at most one alert mail per kind of trouble in this time
 
 
@@ -71,8 +78,12 @@ def build_digest_mail(
     now: datetime,
     tz: tzinfo,
     domain: str | None = None,
+    ledger: bytes | None = None,
+    ledger_note: str = "",
 ) -> EmailMessage:
-    """The digest as a message to staff: the HTML page, a short text part, ``Auto-Submitted: auto-generated``.
+    """The digest as a message to staff: the HTML page, a short text part, ``Auto-Submitted: auto-generated``;
+    ``ledger`` (the workbook's bytes) attached as ``ledger-YYYY-MM-DD.xlsx``, ``ledger_note`` (one line: what
+    is attached, or where the workbook is) at the top of both parts.
 
     Not a reply, so not ``intake.mailer.build_reply`` (one recipient, ``auto-replied``, In-Reply-To).
     """
@@ -80,9 +91,43 @@ def build_digest_mail(
         raise ValueError("a digest needs at least one recipient")
     local = now.astimezone(tz)
     msg = _staff_mail("digest", f"【xzip-intake】{campaign}申报情况日报 {local:%Y-%m-%d}", sender, to, local, domain)
-    msg.set_content(_text(campaign, local), subtype="plain", charset="utf-8", cte="base64")
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    msg.set_content(_text(campaign, local, ledger_note), subtype="plain", charset="utf-8", cte="base64")
+    msg.add_alternative(_with_note(html, ledger_note), subtype="html", charset="utf-8", cte="base64")
+    if ledger is not None:
+        msg.add_attachment(ledger, *XLSX_TYPE, filename=f"ledger-{local:%Y-%m-%d}.xlsx")
     return msg
+
+
+def ledger_for_mail(cfg: Config, limit: int | None = None) -> tuple[bytes | None, str]:
+    """``ledger.xlsx`` to attach to the digest and the line saying so; over ``limit`` bytes (default
+    ``ATTACH_MAX_BYTES``) or missing: nothing to attach, and the line says where the workbook is."""
+    limit = ATTACH_MAX_BYTES if limit is None else limit
+    path = cfg.paths.data_dir / LEDGER_FILE
+    where = f"服务器 {path}"
+    if cfg.paths.publish_dir is not None:
+        where += f"，共享目录 {cfg.paths.publish_dir / LEDGER_FILE}"
+    try:
+        size = path.stat().st_size
+        data = path.read_bytes() if size <= limit else None
+    except FileNotFoundError:
+        return None, f"台账 ledger.xlsx 尚未生成（{where}）。"
+    if data is None:
+        return None, (f"台账 ledger.xlsx 有 {size / 1048576:.1f} MB，超过邮件附件上限 {limit / 1048576:g} MB，"
+                      f"未随信附上，请在{where}取用。")
+    return data, f"附件为截至发信时的台账（ledger.xlsx，{_size_text(size)}）；台账也在{where}。"
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{max(1, round(size / 1024))} KB"
+
+
+def _with_note(html: str, note: str) -> str:
+    """The page with ``note`` as its first paragraph (escaped: it holds paths)."""
+    if not note:
+        return html
+    para = f'<p id="ledger-note" style="margin:0 0 8px;color:#555">{escape(note)}</p>'
+    body = re.search(r"<body[^>]*>", html, re.IGNORECASE)
+    return html[: body.end()] + para + html[body.end():] if body else para + html
 
 
 def send_digest_if_due(
@@ -90,7 +135,8 @@ def send_digest_if_due(
 ) -> bool:
     """Mail ``html`` to ``staff.report_to`` when due and record the day; True when a mail went out.
 
-    ``html`` may be a function that renders the page, called only when the mail is due.
+    ``html`` may be a function that renders the page, called only when the mail is due. The mail carries
+    ``ledger.xlsx`` when it is at most ``ATTACH_MAX_BYTES``, else a line saying where it is.
 
     A ``SendError`` propagates for the caller to log. A temporary one leaves the day
     unrecorded, so the next poll tries again; a permanent one (a refused staff address)
@@ -103,8 +149,9 @@ def send_digest_if_due(
         return False
     today = now.astimezone(tz).date().isoformat()
     page = html() if callable(html) else html
+    ledger, note = ledger_for_mail(cfg)
     msg = build_digest_mail(page, sender=cfg.smtp.sender, to=list(cfg.staff.report_to),
-                            campaign=cfg.campaign.name, now=now, tz=tz)
+                            campaign=cfg.campaign.name, now=now, tz=tz, ledger=ledger, ledger_note=note)
     try:
         with mailer_factory(cfg.smtp) as mailer:
             mailer.send(msg)
@@ -175,13 +222,15 @@ def _staff_mail(
     return msg
 
 
-def _text(campaign: str, local: datetime) -> str:
-    return (
-        f"{campaign}申报情况日报（{local:%Y-%m-%d %H:%M}）\n\n"
+def _text(campaign: str, local: datetime, note: str = "") -> str:
+    paragraphs = [
+        f"{campaign}申报情况日报（{local:%Y-%m-%d %H:%M}）",
+        *([note] if note else []),
         "本日报为 HTML 格式，请使用能显示网页格式的邮件客户端查看；"
-        "同样的内容在服务器数据目录的 digest.html 中，详细数据见 ledger.xlsx。\n\n"
-        "本邮件由 xzip-intake 自动发送，请勿直接回复。\n"
-    )
+        "同样的内容在服务器数据目录的 digest.html 中，详细数据见 ledger.xlsx。",
+        "本邮件由 xzip-intake 自动发送，请勿直接回复。",
+    ]
+    return "\n\n".join(paragraphs) + "\n"
 
 
 def _address(value: str) -> Address:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from intake.config import Config, MailboxConfig
 from intake.mailbox import FetchedMessage, Mailbox
@@ -68,8 +69,16 @@ class Worker:
                               source=source, reply=reply)
 
     def write_ledger(self) -> str:
-        """Rewrite ``ledger.xlsx`` and ``digest.html`` from the store; returns the digest page."""
-        return outputs.write_outputs(self.ctx)
+        """Rewrite ``ledger.xlsx`` and ``digest.html`` from the store (and copy them to ``paths.publish_dir``);
+        returns the digest page."""
+        html = outputs.write_outputs(self.ctx)
+        if not self.dry_run:
+            outputs.publish_outputs(self.ctx)
+        return html
+
+    def write_bundle(self, target: Path) -> Path:
+        """The workbook and the forms beside it (``intake export --bundle``); returns what was written."""
+        return outputs.write_bundle(self.ctx, target)
 
     def refresh_outputs(self) -> str | None:
         return outputs.refresh_outputs(self.ctx)

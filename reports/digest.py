@@ -29,16 +29,14 @@ from intake.models import (
     StoredMessage,
 )
 from reports.files import atomic_write
-from reports.labels import STATUS_ORDER, ledger_time
+from reports.labels import OUTCOME_TEXT, STATUS_ORDER, ledger_time
 from reports.replies import environment
 
 TEMPLATE = "digest.html.j2"
 PROBLEM_OUTCOMES = (Outcome.ERROR, Outcome.UNKNOWN_SENDER)
-OUTCOME_LABEL = {
-    Outcome.PROCESSED: "已处理", Outcome.LATE: "逾期", Outcome.DUPLICATE: "重复",
-    Outcome.AUTO_REPLY: "自动回复", Outcome.UNKNOWN_SENDER: "非区县发件人", Outcome.ERROR: "处理出错",
-}
+OUTCOME_LABEL = OUTCOME_TEXT  # the words of 来件登记's 处理结果, so the page and the workbook read alike
 PENDING_REPLY_STATES = (ReplyState.QUEUED, ReplyState.SENDING)
+MONEY_DIGITS = 4  # 万元 to the yuan, as in the workbook
 UNKNOWN_SENDER_TEXT = ("发件地址不属于任何区县，未处理；"
                        "如确为区县来件，请在配置中添加该地址后用 intake import 导入。")
 
@@ -122,26 +120,37 @@ def _district_row(name: str, projects: Sequence[Project], quota: int | None) -> 
         "counts": {s.value: counts[s] for s in STATUS_ORDER},
         "quota": quota,
         "over_quota": quota is not None and len(projects) > quota,
-        "amount": _sum(p.values.get("申请资助金额") for p in projects),
-        "city_amount": _sum(p.city_amount for p in projects),
+        **_money(amount=_sum(p.values.get("申请资助金额") for p in projects),
+                 city_amount=_sum(p.city_amount for p in projects)),
     }
 
 
 def _total_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """合计: the districts' numbers added (the amounts as numbers, ``amount_value``, not as the text shown)."""
     quotas = [r["quota"] for r in rows if r["quota"] is not None]
     return {
         "projects": sum(r["projects"] for r in rows),
         "counts": {s.value: sum(r["counts"][s.value] for r in rows) for s in STATUS_ORDER},
         "quota": sum(quotas) if quotas else None,
-        "amount": _sum(r["amount"] for r in rows),
-        "city_amount": _sum(r["city_amount"] for r in rows),
+        **_money(amount=_sum(r["amount_value"] for r in rows), city_amount=_sum(r["city_amount_value"] for r in rows)),
     }
 
 
-def _sum(values: Any) -> str:
-    """A 万元 total as staff write it: ``95`` or ``47.5``."""
-    total = sum(v for v in values if isinstance(v, int | float) and not isinstance(v, bool))
-    return f"{round(total, 4):g}"
+def _sum(values: Any) -> float:
+    """The sum of the numbers among ``values`` (an amount a district wrote as text adds nothing), to the yuan."""
+    return round(sum(v for v in values if isinstance(v, int | float) and not isinstance(v, bool)), MONEY_DIGITS)
+
+
+def _money(**amounts: float) -> dict[str, Any]:
+    """Each amount as the template shows it (``name``) and as a number (``name_value``)."""
+    return {k: v for name, value in amounts.items()
+            for k, v in ((name, money_text(value)), (f"{name}_value", value))}
+
+
+def money_text(value: float) -> str:
+    """A 万元 amount as staff write it: ``95``, ``47.5``, ``123456.75`` (to four places, never in exponent form)."""
+    text = f"{value:.{MONEY_DIGITS}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def _problem_project(p: Project) -> dict[str, Any]:

@@ -10,6 +10,7 @@ at the next start.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -50,6 +51,13 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], mode: int | None
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_copy(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` the same way: a reader of ``target`` (a staff PC on a share) sees the
+    old file or the new one, never a part; the copy is readable by all (0644)."""
+    with source.open("rb") as src:
+        atomic_write(target, lambda fh: shutil.copyfileobj(src, fh, 1 << 20))
 
 
 def remove_stale_temp(root: Path, now: float | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, tzinfo
 
-from intake.models import Status, StoredAttachment
+from intake.models import Outcome, Status, StoredAttachment
 
 # StoredAttachment.kind values (parsers.types.DocKind, which reports may not import)
 KIND_LABEL = {
@@ -23,6 +23,10 @@ KIND_LABEL = {
 }
 
 STATUS_ORDER = (Status.ACCEPTED, Status.NEEDS_FIX, Status.REVIEW, Status.REJECTED)
+OUTCOME_TEXT = {  # 处理结果 in 来件登记 (spec 10.7) and in the staff digest
+    Outcome.PROCESSED: "已处理", Outcome.LATE: "逾期", Outcome.DUPLICATE: "重复", Outcome.AUTO_REPLY: "自动回复",
+    Outcome.UNKNOWN_SENDER: "未知发件人", Outcome.ERROR: "出错",
+}
 
 
 def ledger_time(moment: datetime | None, tz: tzinfo) -> str:

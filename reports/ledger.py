@@ -16,9 +16,9 @@ import os
 import re
 import stat
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -28,10 +28,11 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.packaging.relationship import Relationship
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet._writer import WorksheetWriter
+from openpyxl.worksheet.page import PageMargins
 from openpyxl.xml.constants import REL_NS
 from openpyxl.xml.functions import Element, SubElement
 
@@ -44,7 +45,6 @@ from intake.models import (
     Finding,
     Ledger,
     OtherFile,
-    Outcome,
     Project,
     ReplyInfo,
     ReplyState,
@@ -54,7 +54,8 @@ from intake.models import (
     StoredMessage,
 )
 from reports.files import atomic_write
-from reports.labels import STATUS_ORDER, attachment_line, ledger_datetime, ledger_time
+from reports.labels import OUTCOME_TEXT, STATUS_ORDER, attachment_line, ledger_datetime, ledger_time
+from reports.replies import BUREAU
 
 PROJECT_HEADERS = (
     "受理编号", "区县", "项目名称", "牵头申报单位", "统一社会信用代码", "单位性质", "项目类别",
@@ -73,17 +74,21 @@ DISTRICT_HEADERS = (
     "申请资助合计（万元）", "市级承担合计（万元）", "区级承担合计（万元）", "盖章汇总表",
 )
 OTHER_FILE_HEADERS = ("区县", "UID", "文件名", "识别为", "所属项目类型", "说明")  # spec 10.7: 其他来件
+STATISTICS_HEADERS = (  # 统计 (spec 10.7): per status the projects, then the 申请资助金额 (万元)
+    "区县", "项目类别", "受理", "待补正", "待审核", "不予受理", "项目数",
+    "受理（万元）", "待补正（万元）", "待审核（万元）", "不予受理（万元）", "申请资助金额（万元）",
+)
+PROJECT_TYPE_ORDER = ("新建", "升级")
+BLANK_LABEL = "（未填写）"
+DEFAULT_TITLE = "项目台账"
 DECISION_HEADERS = ("受理编号", "区县", "项目名称", "自动判定", "复核结论", "复核意见", "复核人", "复核时间", "来源",
                     "当前效力")  # 复核记录 (spec 10.4): every decision ever, oldest first
 FINAL_HEADERS = ("受理编号", "区县", "项目名称", "牵头申报单位", "最终状态", "原因")  # 终审结果 (spec 10.5)
 DECISION_STANDING = {"in_force": "有效", "replaced": "已被后来的复核取代", "stale": REVIEW_STALE_NOTE}
 TOTAL_LABEL = "合计"
 STAMPED_TEXT = {True: "已收到", False: "未收到"}
-OUTCOME_TEXT = {  # 来件登记's 处理结果 (spec 10.7)
-    Outcome.PROCESSED: "已处理", Outcome.LATE: "逾期", Outcome.DUPLICATE: "重复", Outcome.AUTO_REPLY: "自动回复",
-    Outcome.UNKNOWN_SENDER: "未知发件人", Outcome.ERROR: "出错",
-}
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"  # times are date-time cells (Asia/Shanghai), so date filters work
+DATE_FORMAT = "yyyy-mm-dd"
 
 # Project columns taken straight from the summary row (spec section 3 canonical names).
 VALUE_COLUMNS = ("项目名称", "牵头申报单位", "统一社会信用代码", "单位性质")
@@ -109,16 +114,44 @@ BAR_COLOURS = {Status.ACCEPTED: "70AD47", Status.NEEDS_FIX: "ED7D31", Status.REV
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="D9E1F2")
 LINK_FONT = Font(color="0563C1", underline="single")
-WRAP = Alignment(wrap_text=True)  # bottom, like the unstyled cells beside it
+THIN = Side(style="thin", color="A6A6A6")
+BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+WRAP = Alignment(wrap_text=True, vertical="top")  # every body cell: text wraps, rows read from the top
 HEADER_ALIGNMENT = Alignment(wrap_text=True, vertical="center")
 FORMULA_START = ("=", "+", "-", "@")
-NEEDS_CARE = re.compile(r"^[=+\-@]|[\n\000-\010\013\014\016-\037]")  # ILLEGAL_CHARACTERS_RE, and more
+NEEDS_CARE = re.compile(r"^[=+\-@]|[\000-\010\013\014\016-\037]")  # ILLEGAL_CHARACTERS_RE, and more
 REPLY_STATE_TEXT = {ReplyState.QUEUED: "待发送", ReplyState.SENDING: "发送中",
                     ReplyState.UNKNOWN: "发送结果不明，下次收件时核对已发送文件夹",
                     ReplyState.DRY_RUN: "试运行，未发送"}
-MIN_WIDTH, MAX_WIDTH, HEADER_WIDTH = 8, 40, 12  # a longer header wraps
 LINE_HEIGHT, MAX_LINES = 15, 20  # points a line at the default 11 pt font; Excel caps a row at 409
-PAPER_A3, PAPER_A4 = 8, 9  # the 24 columns of 项目台账 are legible on A3 only
+PAPER_A4 = 9
+# Column width units one A4 landscape page holds with the text printed at about 7 pt or more (LibreOffice
+# prints 11 pt text at about 115 units across the page); a wider sheet is printed over more page widths.
+PAGE_WIDTH = 180
+
+# Column widths (Excel character units; a Chinese character takes two) by header, the same in every sheet.
+# Chosen for reading on paper (a long text wraps within its column instead of widening it); 项目台账's
+# columns fit two A4 landscape page widths at about 8 pt (LibreOffice: 7.8 pt with the five 复核 columns).
+# A header not listed gets DEFAULT_WIDTH.
+DEFAULT_WIDTH = 10
+WIDTHS: dict[str, float] = {
+    # 项目台账
+    "受理编号": 15, "区县": 8, "项目名称": 14, "牵头申报单位": 14, "统一社会信用代码": 10, "单位性质": 6,
+    "项目类别": 6, "技术领域": 8, "合作服务机构": 12, "有效专利数": 6, "有效发明专利数": 6, "PCT申请数": 6,
+    "折算有效发明专利数": 6, "申请资助金额（万元）": 7, "市级承担（万元）": 7, "区级承担（万元）": 7, "状态": 9,
+    "问题代码": 13, "问题说明": 26, "来件时间": 19, "来源邮件": 12, "申报书文件": 13, "识别方式": 6, "盖章": 6,
+    "自动判定": 9, "复核结论": 9, "复核意见": 16, "复核人": 7, "复核时间": 19,
+    # 来件登记
+    "UID": 6, "Message-ID": 16, "发件人": 18, "主题": 22, "收到时间": 19, "附件": 28, "处理结果": 9,
+    "回复类型": 9, "回复时间": 19, "补发": 20,
+    # 问题清单, 其他来件
+    "严重程度": 9, "说明": 46, "文件名": 30, "识别为": 10, "所属项目类型": 20,
+    # 区县汇总, 统计
+    "项目数": 7, "受理": 7, "待补正": 7, "待审核": 7, "不予受理": 9, "名额": 6, "申请资助合计（万元）": 12,
+    "市级承担合计（万元）": 12, "区级承担合计（万元）": 12, "盖章汇总表": 10,
+    # 复核记录, 终审结果
+    "来源": 10, "当前效力": 16, "最终状态": 9, "原因": 40,
+}
 
 
 class Link(NamedTuple):
@@ -132,18 +165,20 @@ class Link(NamedTuple):
 class Table:
     """One sheet as plain rows, and how its columns look.
 
-    ``fill_columns`` are coloured by their label (状态, 严重程度). ``text_widths`` are the
-    long-text columns and their widths: a text there that may not fit wraps.
-    Column indexes are 0-based.
+    ``fill_columns`` are coloured by their label (状态, 严重程度). A column's width comes from
+    ``WIDTHS`` by its header (``DEFAULT_WIDTH`` for a header not listed); ``text_widths`` sets
+    a sheet's own width for a column instead. Every cell wraps, so a longer text makes its row
+    taller, never its column wider. ``header_rows`` are rows (indexes into ``rows``) styled as
+    a header, e.g. the second table of 统计. Column indexes are 0-based.
     """
 
     title: str
     headers: Sequence[str]
     rows: list[list[Any]]
     fill_columns: frozenset[int] = field(default_factory=frozenset)
-    text_widths: Mapping[int, int] = field(default_factory=dict)
-    paper: int = PAPER_A4
+    text_widths: Mapping[int, float] = field(default_factory=dict)
     footer_rows: int = 0  # trailing rows (合计) kept out of the filter
+    header_rows: frozenset[int] = field(default_factory=frozenset)
 
 
 def write_ledger(
@@ -154,25 +189,32 @@ def write_ledger(
     tz: tzinfo,
     *,
     data_dir: Path,
+    title: str = DEFAULT_TITLE,
+    form_links: Mapping[str, str] | None = None,
 ) -> None:
     """Write the ledger workbook to ``path``, atomically replacing any previous one.
 
     ``replies`` is keyed by ``StoredMessage.id``; ``data_dir`` is the directory the
-    archived paths (``StoredAttachment.path``) are relative to.
+    archived paths (``StoredAttachment.path``) are relative to. ``title`` becomes the
+    workbook's document title (its author is the bureau). ``form_links`` maps an archived
+    path to the link target a form's cell gets instead (``intake export --bundle``: the
+    copy beside the workbook).
     """
-    by_uid = {m.uid: m for m in messages}
     link_base = Path(os.path.relpath(data_dir, path.parent))
     districts = district_table(ledger)
     tables = (
-        project_table(ledger.projects, by_uid, tz, link_base),
+        project_table(ledger.projects, tz, link_base, form_links),
         message_table(messages, ledger, replies, tz),
         finding_table(ledger.projects, messages),
         districts,
         other_file_table(ledger.other_files),
         decision_table(ledger, tz),
+        statistics_table(ledger),
         *([final_table(ledger.final)] if ledger.final is not None else []),
     )
     wb, looks = Workbook(write_only=True), _Looks()
+    wb.properties.title, wb.properties.creator = title, BUREAU
+    wb.properties.lastModifiedBy = BUREAU
     sheets = [_write_table(wb, t, looks) for t in tables]
     district_rows = districts.rows[: len(districts.rows) - districts.footer_rows]
     _add_status_chart(sheets[tables.index(districts)], len(district_rows),
@@ -180,21 +222,25 @@ def write_ledger(
     save_atomically(wb, path)
 
 
-# -- the four sheets as plain rows ------------------------------------------
+# -- the sheets as plain rows -------------------------------------------------
 
 
 def project_table(
-    projects: Sequence[Project], by_uid: Mapping[int, StoredMessage], tz: tzinfo, link_base: Path
+    projects: Sequence[Project], tz: tzinfo, link_base: Path,
+    form_links: Mapping[str, str] | None = None,
 ) -> Table:
-    """项目台账: one row per project; ``link_base`` leads from the workbook to the data directory."""
+    """项目台账: one row per project; ``link_base`` leads from the workbook to the data directory
+    (``form_links``, when given, holds each form's own target instead)."""
     link_prefix = "" if link_base == Path(".") else f"{link_base.as_posix()}/"
-    rows = [_project_row(p, by_uid, tz, link_prefix) for p in projects]
+    rows = [_project_row(p, tz, link_prefix, form_links) for p in projects]
     col = PROJECT_HEADERS.index
-    widths = {col("问题代码"): 24, col("问题说明"): 50}  # 来源邮件 is clipped: 来件登记 has the details
-    return Table("项目台账", PROJECT_HEADERS, rows, frozenset({col("状态")}), widths, PAPER_A3)
+    return Table("项目台账", PROJECT_HEADERS, rows, frozenset({col("状态")}))
 
 
-def _project_row(p: Project, by_uid: Mapping[int, StoredMessage], tz: tzinfo, link_prefix: str) -> list[Any]:
+def _project_row(
+    p: Project, tz: tzinfo, link_prefix: str,
+    form_links: Mapping[str, str] | None,
+) -> list[Any]:
     v = p.values
     name, applicant, code, nature = (v.get(k) for k in VALUE_COLUMNS)
     return [
@@ -203,7 +249,7 @@ def _project_row(p: Project, by_uid: Mapping[int, StoredMessage], tz: tzinfo, li
         p.converted_invention, _money(v.get("申请资助金额")),
         _money(p.city_amount), _money(p.district_amount),
         p.status.value, finding_codes(p.findings), _explanation(p),
-        ledger_datetime(p.arrival, tz), _sources(p.source_uids, by_uid), _form_link(p, link_prefix),
+        ledger_datetime(p.arrival, tz), _sources(p.source_uids), _form_link(p, link_prefix, form_links),
         *form_reading(p.form), *review_columns(p, tz),
     ]
 
@@ -275,8 +321,7 @@ def message_table(
         unmatched.setdefault(u.uid, set()).add(u.filename)
     rows = [[*_message_row(m, replies.get(m.id), unmatched.get(m.uid, set()), tz),
              resend_text(ledger.resends.get(m.id, ()), tz)] for m in messages]
-    col = MESSAGE_HEADERS.index
-    return Table("来件登记", MESSAGE_HEADERS, rows, text_widths={col("主题"): 36, col("附件"): 50})
+    return Table("来件登记", MESSAGE_HEADERS, rows)
 
 
 def _message_row(m: StoredMessage, reply: ReplyInfo | None, unmatched: set[str], tz: tzinfo) -> list[Any]:
@@ -311,7 +356,7 @@ def finding_table(projects: Sequence[Project], messages: Sequence[StoredMessage]
         place = f"（邮件 UID {m.uid}）"
         rows.extend(_finding_row(m.district or "", place + (f.file or ""), f, "") for f in m.findings)
     col = FINDING_HEADERS.index
-    return Table("问题清单", FINDING_HEADERS, rows, frozenset({col("严重程度")}), {col("说明"): 70})
+    return Table("问题清单", FINDING_HEADERS, rows, frozenset({col("严重程度")}))
 
 
 def _finding_row(district: str, name: Any, f: Finding, number: str) -> list[Any]:
@@ -350,8 +395,83 @@ def _total_row(rows: Sequence[Sequence[Any]]) -> list[Any]:
 def other_file_table(files: Sequence[OtherFile]) -> Table:
     """其他来件: files recorded but not merged, such as another program's table or form (spec 10.1)."""
     rows = [[f.district, f.uid, f.filename, f.recognized_as, f.program, f.note] for f in files]
-    col = OTHER_FILE_HEADERS.index
-    return Table("其他来件", OTHER_FILE_HEADERS, rows, text_widths={col("文件名"): 40, col("说明"): 50})
+    return Table("其他来件", OTHER_FILE_HEADERS, rows)
+
+
+def statistics_table(ledger: Ledger) -> Table:
+    """统计: projects and 申请资助金额 by 区县 × 项目类别 × 状态, then by 技术领域, each with a 合计 row.
+
+    Two tables on one sheet sharing the columns: per status the count and the amount, then the
+    totals. The first table's header is row 1 (filtered, repeated on printed pages); the second
+    starts after an empty row with a header of its own. An amount that is not a number counts as
+    a project but adds nothing.
+    """
+    frame = _projects_frame(ledger)
+    districts = list(ledger.quotas) + sorted(set(frame["区县"]) - set(ledger.quotas))
+    first = _pivot_rows(frame, ["区县", "项目类别"], [districts, _ordered(frame["项目类别"], PROJECT_TYPE_ORDER)])
+    fields = Counter(frame["技术领域"])
+    second = _pivot_rows(frame, ["技术领域"], [sorted(fields, key=lambda f: (-fields[f], f))])  # most projects first
+    second_header = ["技术领域", "", *STATISTICS_HEADERS[2:]]
+    rows = [*first, [], second_header, *[[r[0], "", *r[1:]] for r in second]]
+    return Table("统计", STATISTICS_HEADERS, rows, text_widths={0: 16}, footer_rows=len(rows) - len(first) + 1,
+                 header_rows=frozenset({len(first) + 1}))
+
+
+def _projects_frame(ledger: Ledger) -> Any:
+    import pandas as pd  # only here: the rest of the ledger does without it
+
+    return pd.DataFrame({
+        "区县": [p.district for p in ledger.projects],
+        "项目类别": [p.project_type or BLANK_LABEL for p in ledger.projects],
+        "技术领域": [_label(p.values.get("技术领域")) for p in ledger.projects],
+        "状态": [p.status.value for p in ledger.projects],
+        "项目数": [1] * len(ledger.projects),
+        "金额": [float(a) if _is_number(a) else 0.0 for a in (p.values.get("申请资助金额") for p in ledger.projects)],
+    }, columns=["区县", "项目类别", "技术领域", "状态", "项目数", "金额"])
+
+
+def _pivot_rows(frame: Any, keys: list[str], orders: list[list[str]]) -> list[list[Any]]:
+    """One row per combination of ``keys`` that has projects (in ``orders``), then 合计: per status the
+    count and the amount, and the totals of both (``pandas.pivot_table`` with margins)."""
+    statuses = [s.value for s in STATUS_ORDER]
+    if frame.empty:
+        return [[TOTAL_LABEL, *([""] * (len(keys) - 1)), *[0] * len(statuses), 0, *[0.0] * len(statuses), 0.0]]
+    table = frame.pivot_table(index=keys, columns="状态", values=["项目数", "金额"], aggfunc="sum", fill_value=0,
+                              margins=True, margins_name=TOTAL_LABEL)
+    rows = []
+    index = [k for k in _product(orders) if k in table.index] + [_total_key(len(keys))]
+    for key in index:
+        counts = [int(table.at[key, ("项目数", s)]) if ("项目数", s) in table.columns else 0 for s in statuses]
+        money = [_money(float(table.at[key, ("金额", s)])) if ("金额", s) in table.columns else 0.0 for s in statuses]
+        label = list(key) if isinstance(key, tuple) else [key]
+        rows.append([*label, *counts, int(table.at[key, ("项目数", TOTAL_LABEL)]), *money,
+                     _money(float(table.at[key, ("金额", TOTAL_LABEL)]))])
+    if len(keys) > 1:
+        rows[-1][1:len(keys)] = [""] * (len(keys) - 1)
+    return rows
+
+
+def _product(orders: list[list[str]]) -> list[Any]:
+    keys = [()]
+    for order in orders:
+        keys = [(*k, v) for k in keys for v in order]
+    return [k if len(k) > 1 else k[0] for k in keys]
+
+
+def _total_key(n: int) -> Any:
+    """pandas names the margin row 合计 in the first level and leaves the others empty."""
+    return TOTAL_LABEL if n == 1 else (TOTAL_LABEL, *[""] * (n - 1))
+
+
+def _ordered(values: Any, known: Sequence[str]) -> list[str]:
+    present = set(values)
+    return [v for v in known if v in present] + sorted(present - set(known))
+
+
+def _label(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return BLANK_LABEL
+    return str(value).strip()
 
 
 # -- value helpers ------------------------------------------------------------
@@ -381,19 +501,23 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _sources(uids: Iterable[int], by_uid: Mapping[int, StoredMessage]) -> str:
-    """``UID 12：主题；UID 15：主题`` for the messages a project's material came from."""
-    return "；".join(f"UID {u}：{by_uid[u].subject}" if u in by_uid else f"UID {u}" for u in sorted(uids))
+def _sources(uids: Iterable[int]) -> str:
+    """``UID 12、UID 15``: the messages a project's material came from (来件登记 has their subjects)."""
+    return "、".join(f"UID {u}" for u in sorted(uids))
 
 
-def _form_link(p: Project, link_prefix: str) -> Link | None:
-    """A link to the archived form; ``link_prefix`` is ``""`` or the way to the data directory, ending in ``/``.
+def _form_link(p: Project, link_prefix: str, form_links: Mapping[str, str] | None = None) -> Link | None:
+    """A link to the archived form; ``link_prefix`` is ``""`` or the way to the data directory, ending in ``/``
+    (``form_links``, when given, maps the archived path to the target, already written as a link).
 
     Strings joined, not ``Path``s (which took half the table's time at 5,000 projects): the
     archived path is always a plain relative POSIX path, ``archive/ab/<sha256>.pdf``.
     """
     if p.form is None:
         return None
+    if form_links is not None:
+        target = form_links.get(p.form.path)
+        return Link(p.form.filename, target) if target else None
     return Link(p.form.filename, quote(link_prefix + p.form.path, safe="/"))
 
 
@@ -401,31 +525,64 @@ def _form_link(p: Project, link_prefix: str) -> Link | None:
 
 
 def _write_table(wb: Workbook, table: Table, looks: _Looks) -> Any:
-    """Stream one table into a new sheet: widths, frozen header, print setup, filter, rows."""
-    ws = _LedgerSheet.create(wb, table.title)
+    """Stream one table into a new sheet: widths, frozen header, print setup, filter, rows.
+
+    Every cell is bordered, top-aligned and wraps; a row is as tall as its longest text needs.
+    """
+    ws = _LedgerSheet.create(wb, table.title, looks.plain_cell)
     widths = column_widths(table)
     for i, width in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = "A2"
-    _print_setup(ws, table.paper)
+    _print_setup(ws, pages_wide(widths))
     ws.auto_filter.ref = f"A1:{get_column_letter(len(table.headers))}{len(table.rows) + 1 - table.footer_rows}"
-    _set_height(ws, 1, max(text_lines(h, w) for h, w in zip(table.headers, widths, strict=True)))
-    ws.append([looks.cell(ws, h, fill=HEADER_FILL, font=HEADER_FONT, alignment=HEADER_ALIGNMENT)
-               for h in table.headers])
-    wrap_beyond = {i: width // 2 for i, width in table.text_widths.items()}  # CJK: 2 columns a character
+    lines = _LineCounter(widths)
+    _set_height(ws, 1, lines.of(table.headers))
+    ws.append(_header_cells(ws, looks, table.headers))
     for row_idx, row in enumerate(table.rows, 2):
-        cells, wrapped, linked = _row_cells(ws, looks, row, table.fill_columns, wrap_beyond)
-        _set_height(ws, row_idx, max((text_lines(row[i], widths[i]) for i in wrapped), default=1))
+        _set_height(ws, row_idx, lines.of(row))
+        if row_idx - 2 in table.header_rows:
+            ws.append(_header_cells(ws, looks, row))
+            continue
+        cells, linked = _row_cells(ws, looks, row, table.fill_columns)
         for i in linked:
             ws.add_link(f"{get_column_letter(i + 1)}{row_idx}", row[i].target)
         ws.append(cells)
     return ws
 
 
+def _header_cells(ws: Any, looks: _Looks, headers: Sequence[Any]) -> list[Any]:
+    return [looks.cell(ws, h, fill=HEADER_FILL, font=HEADER_FONT, alignment=HEADER_ALIGNMENT) if h else None
+            for h in headers]
+
+
 def _set_height(ws: Any, row_idx: int, lines: int) -> None:
-    """Give a row of wrapped text its height: LibreOffice does not fit rows when it opens xlsx."""
+    """Give a row of wrapped text its height: LibreOffice does not fit rows when it opens xlsx.
+    (The ``<row>`` attributes as ``RowDimension`` would give them: see ``_LedgerSheet``.)"""
     if lines > 1:
-        ws.row_dimensions[row_idx].height = LINE_HEIGHT * min(lines, MAX_LINES)
+        ws.row_dimensions[row_idx] = {"ht": f"{LINE_HEIGHT * min(lines, MAX_LINES)}", "customHeight": "1"}
+
+
+class _LineCounter:
+    """How many lines the tallest cell of a row takes at the sheet's column widths."""
+
+    def __init__(self, widths: Sequence[float]) -> None:
+        self.per_line = [max(1, int(w) - 1) for w in widths]  # display columns a line holds
+
+    def of(self, row: Sequence[Any]) -> int:
+        most = 1
+        for value, per_line in zip(row, self.per_line, strict=False):
+            kind = value.__class__
+            if kind is Link:
+                value, kind = value.text, str
+            if kind is not str or (len(value) * 2 <= per_line and "\n" not in value):
+                continue  # numbers and dates do not wrap; a short text fits whatever its characters
+            if "\n" not in value:
+                width = len(value) if value.isascii() else len(value.encode("gbk", "replace"))
+                most = max(most, -(-width // per_line))
+            else:
+                most = max(most, sum(max(1, -(-display_width(line) // per_line)) for line in value.split("\n")))
+        return most
 
 
 def text_lines(text: str, width: float) -> int:
@@ -434,60 +591,72 @@ def text_lines(text: str, width: float) -> int:
     return sum(max(1, -(-display_width(line) // per_line)) for line in text.split("\n"))
 
 
-def _print_setup(ws: Any, paper: int) -> None:
-    """Print landscape, all columns on one page width, the header row on every page."""
+def pages_wide(widths: Sequence[float]) -> int:
+    """How many A4 landscape pages a sheet's columns are printed across: one, unless that would print
+    the text smaller than about 7 pt (项目台账: two, its first column repeated on each)."""
+    return max(1, -(-int(sum(widths)) // PAGE_WIDTH))
+
+
+def _print_setup(ws: Any, pages: int) -> None:
+    """A4 landscape, the columns fitted to ``pages`` page widths, the header row (and, over more than
+    one page width, the first column) on every page, narrow margins, the sheet's name and the page
+    number in the footer."""
     ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = paper
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.page_setup.paperSize = PAPER_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = pages, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_title_rows = "1:1"
+    if pages > 1:  # the pages of a row side by side, each starting with its 受理编号
+        ws.print_title_cols = "A:A"
+        ws.page_setup.pageOrder = "overThenDown"
+    ws.page_margins = PageMargins(left=0.25, right=0.25, top=0.4, bottom=0.5, header=0.2, footer=0.2)
+    ws.oddFooter.center.text = "&A　第 &P 页，共 &N 页"
 
 
 def _row_cells(
-    ws: Any, looks: _Looks, row: list[Any], fill_columns: frozenset[int], wrap_beyond: Mapping[int, int]
-) -> tuple[list[Any], list[int], list[int]]:
-    """What ``ws.append`` should get (plain values, styled cells where needed), the wrapped columns
-    and the columns holding a ``Link`` (whose hyperlink ``_LedgerSheet.add_link`` adds).
+    ws: Any, looks: _Looks, row: list[Any], fill_columns: frozenset[int]
+) -> tuple[list[Any], list[int]]:
+    """What ``ws.append`` should get (plain values, ``_Styled`` ones where needed) and the columns
+    holding a ``Link`` (whose hyperlink ``_LedgerSheet.add_link`` adds).
 
-    Most texts need nothing and stay plain ``str``: outside the coloured and the long-text
-    columns, one regex search finds the few that start like a formula, span lines or
-    carry characters XML cannot hold.
+    Most values need nothing and stay plain: the sheet writes them with the body style
+    (bordered, top-aligned, wrapped). Outside the coloured columns one regex search finds the
+    few texts that start like a formula or carry characters XML cannot hold.
     """
-    cells, wrapped, linked = list(row), [], []
+    cells, linked = list(row), []
     for i, value in enumerate(row):
-        if isinstance(value, str):
+        kind = value.__class__
+        if kind is str:
             if not value:
-                cells[i] = None  # no empty inline-string elements
-            elif i in fill_columns or i in wrap_beyond or NEEDS_CARE.search(value):
+                cells[i] = None  # an empty bordered cell, no empty inline-string element
+            elif i in fill_columns or NEEDS_CARE.search(value):
                 fill = LABEL_FILLS.get(value) if i in fill_columns else None
-                wrap = len(value) > wrap_beyond.get(i, len(value)) or "\n" in value
-                cells[i] = _text_cell(ws, looks, value, fill, wrap)
-                if wrap:
-                    wrapped.append(i)
-        elif isinstance(value, Link):
-            cells[i] = _link_cell(ws, looks, value)
+                cells[i] = _text_cell(ws, looks, value, fill)
+        elif kind is Link:
+            cells[i] = _Styled(ILLEGAL_CHARACTERS_RE.sub("", value.text), looks.body(ws, font=LINK_FONT))
             linked.append(i)
-        elif isinstance(value, datetime):
-            cells[i] = looks.cell(ws, value, number_format=DATETIME_FORMAT)
-    return cells, wrapped, linked
+        elif kind is datetime:
+            cells[i] = _Styled(value, looks.body(ws, number_format=DATETIME_FORMAT))
+        elif kind is date:  # a district's table may hold a date: shown as one, not as a serial number
+            cells[i] = _Styled(value, looks.body(ws, number_format=DATE_FORMAT))
+    return cells, linked
 
 
-def _text_cell(ws: Any, looks: _Looks, text: str, fill: PatternFill | None, wrap: bool) -> Any:
+def _text_cell(ws: Any, looks: _Looks, text: str, fill: PatternFill | None) -> Any:
     """A string cell that can never become a formula; plain ``str`` when no style is needed."""
     text = ILLEGAL_CHARACTERS_RE.sub("", text)
     formula_like = text.startswith(FORMULA_START)
-    if not (formula_like or fill or wrap):
+    if not (formula_like or fill):
         return text
-    cell = looks.cell(ws, text, fill=fill, alignment=WRAP if wrap else None, quote=formula_like)
-    cell.data_type = "s"  # openpyxl made "=..." a formula
-    return cell
+    return _Styled(text, looks.body(ws, fill=fill, quote=formula_like))
 
 
-def _link_cell(ws: Any, looks: _Looks, link: Link) -> Cell:
-    """The cell showing a link's text, in link style; its hyperlink is ``_LedgerSheet.add_link``'s."""
-    cell = looks.cell(ws, ILLEGAL_CHARACTERS_RE.sub("", link.text), font=LINK_FONT)
-    cell.data_type = "s"  # a file name may start with "="
-    return cell
+class _Styled(NamedTuple):
+    """A value to be written in ``cell``, a sheet's reused ``_BodyCell`` of one look (a status colour, a
+    link, a date-time format, the quote prefix). A text in it is always a string cell, never a formula."""
+
+    value: Any
+    cell: Cell
 
 
 class _LedgerSheet(WriteOnlyWorksheet):
@@ -503,6 +672,11 @@ class _LedgerSheet(WriteOnlyWorksheet):
       serialised through openpyxl's generic descriptor machinery: about 35 µs a link. Here a
       link is a (cell, target) pair until ``_SheetWriter`` writes the sheet's tail.
 
+    Every other value (and every empty cell, so the borders are whole) goes out in one reused
+    ``_BodyCell`` in the body style, whose style index is looked up once per sheet; a value of
+    another look (``_Styled``) in its look's reused cell. A row's height is kept as the
+    ``<row>`` attributes themselves (openpyxl's ``RowDimension`` costs 30 µs a row to make).
+
     The file is byte for byte the one openpyxl writes through ``create_sheet``, ``append``
     and ``cell.hyperlink``, so Excel, WPS and LibreOffice read it as before. This leans on
     openpyxl 3.1's write-only internals (``Workbook._add_sheet``,
@@ -513,11 +687,15 @@ class _LedgerSheet(WriteOnlyWorksheet):
     def __init__(self, wb: Workbook, title: str) -> None:
         super().__init__(parent=wb, title=title)
         self.links: list[tuple[str, str]] = []
+        self.body: Cell | None = None
+        self.row_dimensions: dict[int, dict[str, str]] = {}  # type: ignore[assignment]  # row → <row> attributes
 
     @classmethod
-    def create(cls, wb: Workbook, title: str) -> _LedgerSheet:
-        """A new last sheet of the write-only workbook ``wb``, as ``wb.create_sheet(title)`` adds one."""
+    def create(cls, wb: Workbook, title: str, body: Callable[[Any], Cell]) -> _LedgerSheet:
+        """A new last sheet of the write-only workbook ``wb``, as ``wb.create_sheet(title)`` adds one;
+        ``body`` makes the sheet's reused cell for plain values."""
         ws = cls(wb, title)
+        ws.body = body(ws)
         wb._add_sheet(ws)
         return ws
 
@@ -531,18 +709,41 @@ class _LedgerSheet(WriteOnlyWorksheet):
             self._writer.write_top()
 
     def _values_to_row(self, values: Iterable[Any], row_idx: int) -> Iterator[Cell]:
-        """The row's cells for the writer: a ``Cell`` as it is, any other value in one reused cell."""
-        cell = WriteOnlyCell(self)
+        """The row's cells for the writer: a ``Cell`` as it is, a ``_Styled`` value in its look's reused cell,
+        any other value (``None`` too: an empty bordered cell) in the sheet's reused body cell."""
+        cell = self.body
         for column, value in enumerate(values, 1):
-            if value is None:
-                continue
-            if isinstance(value, Cell):
+            kind = value.__class__
+            if kind is _Styled:
+                styled = value.cell
+                styled.value = value.value
+                if styled.data_type == "f":  # openpyxl took a text starting with "=" for a formula
+                    styled.data_type = "s"
+                styled.column, styled.row = column, row_idx
+                yield styled
+            elif isinstance(value, Cell):
                 value.column, value.row = column, row_idx
                 yield value
             else:
                 cell.value = value
                 cell.column, cell.row = column, row_idx
                 yield cell
+
+
+class _BodyCell(Cell):
+    """A cell with a fixed style whose index is known: openpyxl's ``Cell.style_id`` hashes the style
+    for every cell it writes."""
+
+    __slots__ = ("_style_id",)
+    has_style = True
+
+    def __init__(self, ws: Any, style_array: Any, style_id: int) -> None:
+        super().__init__(ws, row=1, column=1, style_array=style_array)
+        self._style_id = style_id
+
+    @property
+    def style_id(self) -> int:
+        return self._style_id
 
 
 class _SheetWriter(WorksheetWriter):
@@ -586,6 +787,24 @@ class _Looks:
 
     def __init__(self) -> None:
         self._arrays: dict[tuple[int, int, int, bool, str | None], Any] = {}
+        self._bodies: dict[tuple[int, int, int, bool, str | None], Cell] = {}
+
+    def body(
+        self, ws: Any, *, fill: PatternFill | None = None, font: Font | None = None, quote: bool = False,
+        number_format: str | None = None,
+    ) -> Cell:
+        """The reused cell of ``ws`` for values of this look (made once per sheet, its style index known)."""
+        key = (id(ws), id(fill), id(font), quote, number_format)
+        cell = self._bodies.get(key)
+        if cell is None:
+            array = _style_array(ws, fill, font, None, quote, number_format)
+            cell = self._bodies[key] = _BodyCell(ws, array, ws.parent._cell_styles.add(array))
+        return cell
+
+    def plain_cell(self, ws: Any) -> Cell:
+        """The cell ``ws`` reuses for every plain value: the body style (border, top, wrap) and nothing else."""
+        array = _style_array(ws, None, None, None, False)
+        return _BodyCell(ws, array, ws.parent._cell_styles.add(array))
 
     def cell(
         self, ws: Any, value: str | datetime, *, fill: PatternFill | None = None, font: Font | None = None,
@@ -603,44 +822,21 @@ def _style_array(
     number_format: str | None = None,
 ) -> Any:
     prototype = WriteOnlyCell(ws)
+    prototype.border = BORDER
+    prototype.alignment = alignment or WRAP
     if number_format:
         prototype.number_format = number_format
     if fill:
         prototype.fill = fill
     if font:
         prototype.font = font
-    if alignment:
-        prototype.alignment = alignment
     prototype.quotePrefix = quote
     return prototype._style  # the cell's style indexes (openpyxl's StyleArray)
 
 
 def column_widths(table: Table) -> list[float]:
-    """Widths in Excel character units: CJK characters count double, long text is capped."""
-    columns = zip(*table.rows, strict=True) if table.rows else ([] for _ in table.headers)
-    widths = []
-    for i, (header, values) in enumerate(zip(table.headers, columns, strict=True)):
-        header_needs = min(display_width(header), HEADER_WIDTH) + 2  # + the filter button
-        needed = max(header_needs, _widest(values) + 2)
-        widths.append(max(MIN_WIDTH, min(needed, table.text_widths.get(i, MAX_WIDTH))))
-    return widths
-
-
-def _widest(values: Sequence[Any]) -> int:
-    """The widest value of a column: each distinct text measured once, numbers by their extremes."""
-    texts: set[str] = set()
-    numbers = []
-    for v in values:  # one pass over the column's values
-        if isinstance(v, str):
-            texts.add(v)
-        elif _is_number(v):
-            numbers.append(v)
-        elif v is not None:
-            texts.add(v.text if isinstance(v, Link) else str(v))
-    if numbers:  # the widest number is the largest or the most negative (or, rarely, a long fraction)
-        texts.update(f"{v:g}" for v in (max(numbers), min(numbers)))
-        texts.update(f"{v:g}" for v in numbers if isinstance(v, float) and not v.is_integer())
-    return max(map(display_width, texts), default=0)
+    """Widths in Excel character units: the table's own for a column, else by header (``WIDTHS``)."""
+    return [table.text_widths.get(i) or WIDTHS.get(h, DEFAULT_WIDTH) for i, h in enumerate(table.headers)]
 
 
 def display_width(text: str) -> int:
@@ -651,7 +847,8 @@ def display_width(text: str) -> int:
 
 
 def _add_status_chart(ws: Any, n_districts: int, max_count: int) -> None:
-    """A stacked bar per district: its projects by status, coloured like the status cells."""
+    """A stacked bar per district: its projects by status, coloured like the status cells; placed under the
+    table, so the sheet is no wider than its columns when printed."""
     if not n_districts:
         return
     chart = BarChart()
@@ -667,7 +864,7 @@ def _add_status_chart(ws: Any, n_districts: int, max_count: int) -> None:
         series.graphicalProperties.solidFill = BAR_COLOURS[status]
         series.graphicalProperties.line.solidFill = BAR_COLOURS[status]
     chart.width, chart.height = max(16.0, 2.5 * n_districts), 9.0
-    ws.add_chart(chart, f"{get_column_letter(len(DISTRICT_HEADERS) + 2)}2")
+    ws.add_chart(chart, f"A{n_districts + 5}")  # below the table and its 合计: the table prints at full width
 
 
 def save_atomically(wb: Workbook, path: Path) -> None:

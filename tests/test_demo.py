@@ -21,7 +21,7 @@ from intake.store import Store
 from intake.worker import Worker
 from samples.demo import DEMO_SECRET_ENV, MARKER, demo_config, run_demo
 
-SHEETS = ["项目台账", "来件登记", "问题清单", "区县汇总", "其他来件", "复核记录"]
+SHEETS = ["项目台账", "来件登记", "问题清单", "区县汇总", "其他来件", "复核记录", "统计"]
 # The demo's other-program table, 合作协议 scan and registry exclusion are recognized by the whole-mailbox
 # branch (other programs, attachments, registry rules); until it is merged they read as before.
 NEEDS_WHOLE_MAILBOX = pytest.mark.xfail(

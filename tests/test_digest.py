@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import html as html_lib
+import re
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -164,3 +167,106 @@ def test_write_digest_replaces_the_page_atomically(tmp_path: Path) -> None:
     assert target.read_text(encoding="utf-8") == "<p>新的日报</p>"
     assert [p.name for p in tmp_path.iterdir()] == ["digest.html"]
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+# -- the figures: totals and agreement with the workbook -----------------------------
+
+
+class _Tables(HTMLParser):
+    """Every table of the page as {id: [[cell text, ...], ...]} (header cells included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._table = dict(attrs).get("id") or ""
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table is not None:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._table is not None:
+            self.tables[self._table][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+
+def page_tables(page: str) -> dict[str, list[list[str]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+def district_table(page: str) -> dict[str, dict[str, str]]:
+    header, *body = page_tables(page)["districts"]
+    return {row[0]: dict(zip(header, row, strict=True)) for row in body}
+
+
+def test_total_row_adds_decimal_amounts() -> None:
+    """合计 adds the amounts as numbers: 12.5 + 30.25 + 0.1 is 42.85, and a large total keeps its decimals."""
+    projects = [project("XZ2024-云龙-001", values={"申请资助金额": 12.5}, city_amount=6.25),
+                project("XZ2024-云龙-002", values={"申请资助金额": 30.25}, city_amount=15.125),
+                project("XZ2024-鼓楼-001", "鼓楼区", values={"申请资助金额": 0.1}, city_amount=0.1),
+                project("XZ2024-泉山-001", "泉山区", values={"申请资助金额": "五十"}, city_amount=0.0)]
+    table = district_table(render(Ledger(projects, [], dict(QUOTAS))))
+    assert (table["云龙区"]["申请资助合计（万元）"], table["云龙区"]["市级承担合计（万元）"]) == ("42.75", "21.375")
+    assert (table["合计"]["申请资助合计（万元）"], table["合计"]["市级承担合计（万元）"]) == ("42.85", "21.475")
+    assert table["泉山区"]["申请资助合计（万元）"] == "0", "an amount written as text adds nothing"
+    big = [project(f"XZ2024-云龙-{i:03}", values={"申请资助金额": 41152.25}) for i in range(3)]
+    assert district_table(render(Ledger(big, [], dict(QUOTAS))))["合计"]["申请资助合计（万元）"] == "123456.75"
+
+
+def test_every_figure_of_the_digest_is_the_workbooks(tmp_path: Path) -> None:
+    """The digest and ledger.xlsx, written from the same ledger, show the same numbers: per district and 合计
+    the projects by status, quota and amounts (区县汇总), the messages by outcome (来件登记), the projects with
+    problems (问题清单), the forms matching no row."""
+    from openpyxl import load_workbook
+
+    from reports.ledger import write_ledger
+
+    ledger, messages, replies = sample_ledger(n_projects=40, n_messages=12)
+    ledger.projects[0].values["申请资助金额"] = 12.35
+    ledger.projects[1].values["申请资助金额"] = 30.25
+    ledger.projects[2].city_amount = 6.175
+    ledger.unmatched_forms.append(UnmatchedForm("云龙区", "多余.pdf", messages[0].uid))
+    messages[1] = replace(messages[1], outcome=Outcome.ERROR, error="附件解码失败")
+    page = render(ledger, messages, replies)
+    write_ledger(tmp_path / "ledger.xlsx", ledger, messages, replies, SHANGHAI, data_dir=tmp_path)
+    book = load_workbook(tmp_path / "ledger.xlsx")
+
+    summary = {r[0]: r for r in book["区县汇总"].iter_rows(min_row=2, values_only=True)}
+    headers = [c.value for c in book["区县汇总"][1]]
+    digest = district_table(page)
+    assert list(digest) == list(summary)  # the same districts, in the same order, and 合计
+    for district, row in summary.items():
+        sheet = dict(zip(headers, row, strict=True))
+        shown = digest[district]
+        for name in ("项目数", "受理", "待补正", "待审核", "不予受理"):
+            assert int(shown[name]) == sheet[name], (district, name)
+        assert (int(shown["名额"]) if shown["名额"] else None) == sheet["名额"], district
+        for name in ("申请资助合计（万元）", "市级承担合计（万元）"):
+            assert Decimal(shown[name]) == Decimal(str(sheet[name])), (district, name)
+
+    outcomes = Counter(c.value for c in book["来件登记"]["H"][1:])
+    shown_outcomes = re.search(r"来件处理结果：([^<]*)</p>", page).group(1)
+    for part in shown_outcomes.split("，"):
+        label, count = part.rsplit(" ", 1)
+        assert int(count) == outcomes.get(label, 0), label
+    assert re.search(r"来件 (\d+) 封", page).group(1) == str(book["来件登记"].max_row - 1)
+    problem_numbers = {r[5] for r in book["问题清单"].iter_rows(min_row=2, values_only=True) if r[5]}
+    assert f"有问题的项目（{len(problem_numbers)}个）" in page
+    assert len(page_tables(page)["problem-projects"]) - 1 == len(problem_numbers)
+    failed = sum(str(v).startswith("出错") for v in outcomes.elements())
+    assert f"未能处理的来件（{failed + outcomes.get('未知发件人', 0)}封）" in page
+    assert f"未对应到汇总表的申报书（{len(ledger.unmatched_forms)}份）" in page

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,9 @@ SPEC_SHEETS = {
     "其他来件": ["区县", "UID", "文件名", "识别为", "所属项目类型", "说明"],
     "复核记录": ["受理编号", "区县", "项目名称", "自动判定", "复核结论", "复核意见", "复核人", "复核时间", "来源",
              "当前效力"],
+    # 统计: the spec names the sheet and its dimensions; these headers are the ledger's own
+    "统计": ["区县", "项目类别", "受理", "待补正", "待审核", "不予受理", "项目数", "受理（万元）", "待补正（万元）",
+           "待审核（万元）", "不予受理（万元）", "申请资助金额（万元）"],
 }
 FORMULA_LOOKING = ['=HYPERLINK("http://x","y")', "+1", "-a", "@SUM(A1)"]
 
@@ -131,7 +134,10 @@ def test_every_sheet_has_frozen_header_and_filter_over_all_rows(book: Any) -> No
     """Staff scroll and filter: row 1 is frozen and the filter spans every column and row (but 合计)."""
     for ws in book.worksheets:
         assert ws.freeze_panes == "A2"
-        last = ws.max_row - (ws.title == "区县汇总")
+        if ws.title == "统计":  # the filter covers its first table, without 合计
+            last = [c.value for c in ws["A"]].index("合计")
+        else:
+            last = ws.max_row - (ws.title == "区县汇总")
         assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{last}"
 
 
@@ -152,7 +158,7 @@ def test_project_row_carries_the_project_values(book: Any) -> None:
     assert first["受理编号"] == "XZ2024-云龙-001" and first["项目类别"] == "新建"
     assert first["统一社会信用代码"] == "91320300MA1MXXXX0X"
     assert first["来件时间"] == datetime(2024, 11, 5, 9, 2, 3)
-    assert first["来源邮件"] == "UID 1：云龙区2024年高价值专利培育计划申报材料"
+    assert first["来源邮件"] == "UID 1"
     assert second["问题代码"] == "FUNDING_OVER_CAP,MISMATCH"
     reasons = [finding(Code.MISMATCH).message, finding(Code.FUNDING_OVER_CAP).message]
     assert second["问题说明"].split("\n") == reasons
@@ -342,6 +348,16 @@ def test_times_are_date_time_cells_in_shanghai_shown_as_date_and_time(book: Any)
     assert column(book["来件登记"], "回复时间")[2].value == "发送失败：554 DT:SPM", "a state stays text"
 
 
+def test_a_date_in_a_districts_table_stays_a_date(tmp_path: Path) -> None:
+    """A date a summary table held (in any column) is a date cell shown yyyy-mm-dd, next to normal cells."""
+    p = project("X-1", values={"合作服务机构": date(2024, 10, 30), "技术领域": "新材料"})
+    book = load_workbook(write(tmp_path, Ledger([p, project("X-2")], [], {}), [], {}))
+    cells = column(book["项目台账"], "合作服务机构")
+    assert cells[0].is_date and cells[0].value == datetime(2024, 10, 30) and cells[0].number_format == "yyyy-mm-dd"
+    assert cells[1].value == "徐州某知识产权代理有限公司" and not cells[1].is_date
+    assert column(book["项目台账"], "技术领域")[1].number_format == "General"
+
+
 def test_district_summary_marks_the_stamped_tables_and_its_total_row_counts_them(tmp_path: Path) -> None:
     """盖章汇总表 says 已收到 for a district whose stamped table arrived, 未收到 otherwise; 合计 sums."""
     ledger, messages, replies = small_ledger()
@@ -384,15 +400,135 @@ def test_other_files_sheet_lists_what_was_not_merged(tmp_path: Path) -> None:
     assert column(book["其他来件"], "文件名")[1].data_type == "s"
 
 
+# -- 统计 ------------------------------------------------------------------------------
+
+
+def statistics_rows(book: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """统计's two tables (without their header rows): by 区县 × 项目类别, then by 技术领域."""
+    values = [r for r in book["统计"].iter_rows(min_row=2, values_only=True)]
+    gap = values.index((None,) * len(values[0]))
+    assert values[gap + 1][0] == "技术领域"
+    return values[:gap], values[gap + 2:]
+
+
+def test_statistics_count_projects_and_sum_the_money_by_district_type_status_and_field(tmp_path: Path) -> None:
+    """Per (区县, 项目类别) and per 技术领域: projects and 申请资助金额 for each status, the totals, and 合计."""
+    projects = [
+        project("XZ2024-云龙-001", values={"申请资助金额": 12.5, "技术领域": "新材料"}),
+        project("XZ2024-云龙-002", values={"申请资助金额": 30.25, "技术领域": "新材料"},
+                findings=[finding(Code.MISMATCH)]),
+        project("XZ2024-云龙-003", project_type="升级", values={"申请资助金额": "四十", "技术领域": None}),
+        project("XZ2024-鼓楼-001", "鼓楼区", values={"申请资助金额": 40, "技术领域": "生物医药"},
+                findings=[finding(Code.PATENTS_BELOW_THRESHOLD)]),
+    ]
+    book = load_workbook(write(tmp_path, Ledger(projects, [], {"云龙区": 3, "鼓楼区": 2, "泉山区": 1}), [], {}))
+    by_district, by_field = statistics_rows(book)
+    #  区县, 项目类别, 受理, 待补正, 待审核, 不予受理, 项目数, then the same in 万元 and the total
+    assert by_district == [
+        ("云龙区", "新建", 1, 1, 0, 0, 2, 12.5, 30.25, 0, 0, 42.75),
+        ("云龙区", "升级", 1, 0, 0, 0, 1, 0, 0, 0, 0, 0),  # 四十 is no number: counted, not added
+        ("鼓楼区", "新建", 0, 0, 0, 1, 1, 0, 0, 0, 40, 40),
+        ("合计", None, 2, 1, 0, 1, 4, 12.5, 30.25, 0, 40, 82.75),
+    ]
+    assert by_field == [
+        ("新材料", None, 1, 1, 0, 0, 2, 12.5, 30.25, 0, 0, 42.75),
+        ("生物医药", None, 0, 0, 0, 1, 1, 0, 0, 0, 40, 40),
+        ("（未填写）", None, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0),
+        ("合计", None, 2, 1, 0, 1, 4, 12.5, 30.25, 0, 40, 82.75),
+    ]
+    header = [c for c in book["统计"][len(by_district) + 3]]
+    assert header[0].font.b and header[0].fill.fgColor.rgb == "00D9E1F2", "the second table's header is a header"
+
+
+def test_statistics_agree_with_the_district_summary(tmp_path: Path) -> None:
+    """统计's 合计 per district adds up to 区县汇总's counts and 申请资助合计 (the realistic sample)."""
+    ledger, messages, replies = sample_ledger(40, 12)
+    book = load_workbook(write(tmp_path, ledger, messages, replies))
+    by_district, _ = statistics_rows(book)
+    for row in rows(book["区县汇总"])[:-1]:
+        mine = [r for r in by_district if r[0] == row["区县"]]
+        assert sum(r[6] for r in mine) == row["项目数"]
+        by_status = [sum(r[i] for r in mine) for i in range(2, 6)]
+        assert by_status == [row[s] for s in ("受理", "待补正", "待审核", "不予受理")]
+        assert round(sum(r[11] for r in mine), 4) == row["申请资助合计（万元）"]
+
+
+def test_statistics_of_an_empty_ledger_are_zeros(tmp_path: Path) -> None:
+    """Before any project, 统计 shows its headers and 合计 rows of zeros."""
+    by_district, by_field = statistics_rows(load_workbook(write(tmp_path, Ledger([], [], {"云龙区": 3}), [], {})))
+    assert by_district == by_field == [("合计", None, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)]
+
+
+# -- layout: cells, print, properties ------------------------------------------------
+
+
+def test_every_cell_is_bordered_top_aligned_and_wraps(book: Any) -> None:
+    """Body cells (empty ones too) have thin borders, wrap and read from the top; headers are bold and bordered."""
+    for ws in book.worksheets:
+        for r, row in enumerate(ws.iter_rows(max_col=len(SPEC_SHEETS[ws.title])), 1):
+            for c in row:
+                if ws.title == "统计" and all(x.value is None for x in row):
+                    continue  # the gap between 统计's tables
+                assert c.border.left.style == "thin" and c.border.bottom.style == "thin", (ws.title, c.coordinate)
+                assert c.alignment.wrap_text, (ws.title, c.coordinate)
+                if r == 1:
+                    assert c.font.b and c.alignment.vertical == "center"
+                else:
+                    assert c.alignment.vertical == "top" or c.font.b, (ws.title, c.coordinate)
+
+
+def test_sheets_print_on_a4_landscape_with_the_header_row_on_every_page(book: Any) -> None:
+    """A4 landscape, fitted to the page width, row 1 repeated, narrow margins, page numbers in the footer."""
+    for ws in book.worksheets:
+        setup = ws.page_setup
+        assert (setup.paperSize, setup.orientation) == (9, "landscape"), ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and setup.fitToHeight == 0
+        assert ws.print_title_rows == "$1:$1"
+        assert ws.page_margins.left == 0.25 and "&P" in ws.oddFooter.center.text
+    # 项目台账 is too wide to be legible on one page width: two, each starting with 受理编号
+    assert book["项目台账"].page_setup.fitToWidth == 2 and book["项目台账"].print_title_cols == "$A:$A"
+    assert book["区县汇总"].page_setup.fitToWidth == 1 and book["区县汇总"].print_title_cols is None
+
+
+def test_the_workbook_names_its_title_and_author(tmp_path: Path) -> None:
+    """File properties show what the workbook is and who made it (the bureau), not openpyxl."""
+    path = tmp_path / "ledger.xlsx"
+    ledger, messages, replies = small_ledger()
+    write_ledger(path, ledger, messages, replies, SHANGHAI, data_dir=tmp_path, title="2024年高价值专利培育计划项目台账")
+    props = load_workbook(path).properties
+    assert props.title == "2024年高价值专利培育计划项目台账" and props.creator == "徐州市知识产权局"
+
+
 # -- widths ---------------------------------------------------------------------------
 
 
-def test_cjk_characters_count_double_in_column_widths(tmp_path: Path) -> None:
-    """A column of Chinese names is sized about twice a column of as many ASCII characters."""
+def test_cjk_characters_count_double_when_sizing_rows(tmp_path: Path) -> None:
+    """A Chinese character takes two columns: a text wraps (its row grows) where as many ASCII characters fit."""
     assert display_width("徐工集团") == 8 and display_width("ab（c）") == 7
-    p = project("X-1", values={"项目名称": "高" * 15, "技术领域": "x" * 15})
-    dims = load_workbook(write(tmp_path, Ledger([p], [], {}), [], {}))["项目台账"].column_dimensions
-    assert dims["C"].width == 32 and dims["H"].width == 17
+    p = project("X-1", values={"项目名称": "高" * 13, "技术领域": "x" * 13})
+    book = load_workbook(write(tmp_path, Ledger([p], [], {}), [], {}))
+    dims = book["项目台账"].column_dimensions
+    assert (dims["C"].width, dims["H"].width) == (14, 8)  # by header, whatever the text
+    assert ledger_module.text_lines("高" * 13, 15) == 2 and ledger_module.text_lines("x" * 13, 15) == 1
+
+
+def test_widths_come_from_the_header_and_long_text_wraps_instead(tmp_path: Path) -> None:
+    """A column's width is its header's, never the text's: a long 问题说明 makes its row taller."""
+    long = finding(Code.MISMATCH, "申报书中的申请资助金额与汇总表不一致，请核对后重新发送。" * 3)
+    book = load_workbook(write(tmp_path, Ledger([project("X-1", findings=[long])], [], {}), [], {}))
+    ws = book["项目台账"]
+    widths = {c.value: ws.column_dimensions[c.column_letter].width for c in ws[1]}
+    assert widths["问题说明"] == 26 and widths["受理编号"] == 15 and widths["区县"] == 8
+    assert ws.row_dimensions[2].height >= 6 * 15
+    assert column(ws, "问题说明")[0].alignment.wrap_text
+
+
+def test_a_column_the_ledger_does_not_know_gets_the_default_width() -> None:
+    """A sheet or column added later (another sheet's header) is sized and styled like the rest."""
+    table = ledger_module.Table("新表", ["受理编号", "以后新增的列"], [["X-1", "文字"]], text_widths={})
+    assert ledger_module.column_widths(table) == [15, ledger_module.DEFAULT_WIDTH]
+    override = ledger_module.Table("新表", ["受理编号", "以后新增的列"], [], text_widths={1: 40})
+    assert ledger_module.column_widths(override) == [15, 40]
 
 
 # -- atomic replace ---------------------------------------------------------------------
@@ -439,18 +575,44 @@ def test_replacement_keeps_the_file_permissions(tmp_path: Path) -> None:
 # -- LibreOffice ------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("libreoffice") is None, reason="libreoffice is not installed")
-def test_libreoffice_converts_the_workbook_without_evaluating_text(tmp_path: Path) -> None:
-    """LibreOffice turns a realistic ledger into a PDF, showing formula-looking text as typed."""
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A realistic ledger (its first 项目名称 formula-looking) converted to PDF by LibreOffice."""
+    if shutil.which("libreoffice") is None:
+        pytest.skip("libreoffice is not installed")
+    tmp_path = tmp_path_factory.mktemp("printed")
     ledger, messages, replies = sample_ledger(12, 8)
     ledger.projects[0].values["项目名称"] = "=1+1"
     path = write(tmp_path, ledger, messages, replies)
     profile = (tmp_path / "lo-profile").as_uri()
     subprocess.run(["libreoffice", f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf",
                     "--outdir", str(tmp_path), str(path)], check=True, capture_output=True, timeout=180)
-    pdf = tmp_path / "ledger.pdf"
-    assert pdf.read_bytes().startswith(b"%PDF")
+    return tmp_path / "ledger.pdf"
+
+
+def test_libreoffice_converts_the_workbook_without_evaluating_text(printed: Path) -> None:
+    """LibreOffice turns a realistic ledger into a PDF, showing formula-looking text as typed."""
+    assert printed.read_bytes().startswith(b"%PDF")
     if shutil.which("pdftotext"):
-        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
+        text = subprocess.run(["pdftotext", "-layout", str(printed), "-"], check=True, capture_output=True,
                               text=True).stdout
         assert "=1+1" in text and "XZ2024-云龙-001" in text
+
+
+def test_project_sheet_prints_legibly_on_a4_landscape(printed: Path) -> None:
+    """As printed by LibreOffice: A4 landscape pages, 项目台账's Chinese text at 7 pt or more, and the right
+    half of its first rows on page 2, led by their 受理编号 and under the header row."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    pdf = pdfium.PdfDocument(printed)
+    width, height = pdf[0].get_size()
+    assert (round(width), round(height)) == (842, 595), "A4 landscape, in points"
+    text = pdf[0].get_textpage()
+    sizes = sorted(pdfium_c.FPDFText_GetFontSize(text, i) for i in range(text.count_chars())
+                   if "\u4e00" <= chr(pdfium_c.FPDFText_GetUnicode(text, i)) <= "\u9fff")
+    assert len(sizes) > 200 and sizes[len(sizes) // 2] >= 7.0, f"median {sizes[len(sizes) // 2]:.1f} pt"
+    first, second = (pdf[i].get_textpage().get_text_range() for i in (0, 1))
+    assert "项目台账" in first and "第 1 页" in first and "受理编号" in first and "项目名称" in first
+    assert "受理编号" in second and "问题说明" in second and "XZ2024-云龙-001" in second
+    assert "问题说明" not in first

@@ -163,6 +163,21 @@ def test_dry_run_leaves_nothing_to_send_later(imap_account, smtp_server, tmp_pat
     assert sorted(replies(smtp_server)) == ["<d1@example.cn>", "<d2@example.cn>", "<d3@example.cn>"]
 
 
+def test_a_poll_publishes_the_ledger_and_a_dry_run_does_not(imap_account, smtp_server, tmp_path: Path) -> None:
+    """With paths.publish_dir set, a poll that changed the ledger leaves an identical copy there; a dry run's
+    preview is never published."""
+    imap_account.append(district_mail(1, files=[("云龙区申报汇总表.xlsx",
+                                                 summary_table_xlsx("云龙区", [sample_project(0).row]))]), on_time())
+    cfg = config_for(imap_account, tmp_path, smtp_server, tables={"paths": {"publish_dir": str(tmp_path / "share")}})
+    share = tmp_path / "share"
+    poll(cfg, dry_run=True)
+    assert not share.exists()
+    poll(cfg)
+    assert sorted(p.name for p in share.iterdir()) == ["digest.html", "ledger.xlsx"]
+    assert (share / "ledger.xlsx").read_bytes() == (cfg.paths.data_dir / "ledger.xlsx").read_bytes()
+    assert openpyxl.load_workbook(share / "ledger.xlsx")["项目台账"].max_row == 2, "the district's project"
+
+
 # -- attempts counted before parsing ------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,68 @@ def test_permanent_refusal_is_not_retried_all_day(tmp_path: Path, smtp_server: S
         assert not caught.value.temporary and store.get_meta(SENT_DATE_KEY) == "2024-11-05"
         assert not send_digest_if_due(cfg, store, "<p/>", at(5, 9, 5), Mailer)
     assert smtp_server.messages == []
+
+
+# -- the workbook travels with the digest ---------------------------------------------
+
+
+def write_workbook(cfg: Config) -> Path:
+    from reports.ledger import write_ledger
+
+    ledger, messages, replies = sample_ledger()
+    path = cfg.paths.data_dir / "ledger.xlsx"
+    write_ledger(path, ledger, messages, replies, CST, data_dir=cfg.paths.data_dir)
+    return path
+
+
+def attachments(msg: Any) -> list[Any]:
+    return list(msg.iter_attachments())
+
+
+def test_digest_mail_attaches_the_ledger(tmp_path: Path, smtp_server: SmtpServer, env: None) -> None:
+    """The mail staff receive carries ledger.xlsx, byte for byte, as an xlsx attachment, and says so."""
+    cfg = staff_config(tmp_path, smtp_server, STAFF[:1])
+    workbook = write_workbook(cfg)
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        assert send_digest_if_due(cfg, store, page(cfg, at(5, 9)), at(5, 9), Mailer)
+    [got] = smtp_server.messages
+    [part] = attachments(got.message)
+    assert part.get_filename() == "ledger-2024-11-05.xlsx"
+    assert part.get_content_type() == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert part.get_content() == workbook.read_bytes()
+    copy = tmp_path / "received.xlsx"
+    copy.write_bytes(part.get_content())
+    from openpyxl import load_workbook
+
+    assert "项目台账" in load_workbook(copy).sheetnames
+    assert "附件为截至发信时的台账" in got.message.get_body(("plain",)).get_content()
+    assert 'id="ledger-note"' in got.message.get_body(("html",)).get_content()
+
+
+def test_a_ledger_over_the_size_cap_is_named_not_attached(
+    tmp_path: Path, smtp_server: SmtpServer, env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the cap the mail has no attachment and a line saying where the workbook is (server, share)."""
+    import intake.staff
+
+    cfg = staff_config(tmp_path, smtp_server, STAFF[:1])
+    cfg = replace(cfg, paths=replace(cfg.paths, publish_dir=tmp_path / "share"))
+    size = write_workbook(cfg).stat().st_size
+    monkeypatch.setattr(intake.staff, "ATTACH_MAX_BYTES", size - 1)
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        assert send_digest_if_due(cfg, store, page(cfg, at(5, 9)), at(5, 9), Mailer)
+    [got] = smtp_server.messages
+    assert attachments(got.message) == []
+    for body in (got.message.get_body(("plain",)).get_content(), got.message.get_body(("html",)).get_content()):
+        assert "超过邮件附件上限" in body
+        assert str(cfg.paths.data_dir / "ledger.xlsx") in body and str(tmp_path / "share" / "ledger.xlsx") in body
+
+
+def test_a_missing_ledger_is_said_not_attached(tmp_path: Path, smtp_server: SmtpServer, env: None) -> None:
+    """Before any workbook exists the digest still goes out, saying the ledger is not written yet."""
+    cfg = staff_config(tmp_path, smtp_server, STAFF[:1])
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        assert send_digest_if_due(cfg, store, "<html><body><p>日报</p></body></html>", at(5, 9), Mailer)
+    [got] = smtp_server.messages
+    assert attachments(got.message) == []
+    assert "尚未生成" in got.message.get_body(("plain",)).get_content()

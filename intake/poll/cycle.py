@@ -2,7 +2,7 @@
 
 Order: settle replies a crash left ``sending`` → flag/move what earlier polls recorded → per folder, fetch
 and record new mail → render owed replies → queue 状态变更通知 → send → flag/move what this poll recorded →
-outputs → digest mail → alerts.
+outputs → publish (copies to paths.publish_dir) → digest mail → alerts.
 
 Each step runs in ``_step``: an exception is logged in one line, recorded in the store with since when the
 step has been failing (``intake status``, the digest, an alert after an hour) and the next step runs; the
@@ -138,6 +138,7 @@ def _mailbox_actions(ctx: PollContext, mb: Mailbox, summary: PollSummary) -> Non
 def _after_mail(ctx: PollContext, summary: PollSummary) -> None:
     html = _step(ctx, summary, "outputs", lambda: outputs.refresh_outputs(ctx), None)
     if not ctx.dry_run:
+        _step(ctx, summary, "publish", lambda: outputs.publish_outputs(ctx))
         _step(ctx, summary, "digest_mail", lambda: outputs.mail_digest(ctx, html))
         _step(ctx, summary, "alerts", lambda: alerts.mail_alerts(ctx))
 
