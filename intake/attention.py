@@ -1,6 +1,6 @@
-"""What needs a person: replies refused for good or not rendering, replies held by the daily limit per address,
-messages recorded as ``error`` or from an unknown sender (a district address that failed SPF/DKIM apart), poll
-steps failing for more than an hour. Read from the store alone.
+"""What needs a person: replies and notices refused for good, replies not rendering, replies held by the
+daily limit per address, messages recorded as ``error`` or from an unknown sender (a district address that
+failed SPF/DKIM apart), poll steps failing for more than an hour. Read from the store alone.
 
 ``intake status`` lists these (and exits non-zero), the digest page shows them, and the ``alerts`` stage
 mails staff about the new ones (``intake.staff.send_alerts``).
@@ -20,6 +20,7 @@ STEP_GRACE = timedelta(hours=1)  # a step failing for longer than this needs a p
 
 KIND_TEXT = {  # kind: (English for the CLI, Chinese for staff)
     "reply_refused": ("reply refused for good", "回复被邮件服务器拒收"),
+    "notice_refused": ("notice refused for good", "通知被邮件服务器拒收"),
     "reply_not_rendered": ("reply does not render", "回复无法生成（模板有误？）"),
     "message_error": ("message recorded as error", "来件处理出错"),
     "unknown_sender": ("unknown sender", "非区县发件人来件"),
@@ -50,6 +51,9 @@ def needs_attention(cfg: Config, store: Store, now: datetime, step_grace: timede
     for r in store.failed_replies():
         out.append(Trouble("reply_refused", str(r["id"]), datetime.fromisoformat(r["since"]),
                            f"{r['folder']} UID {r['uid']} to {r['to_addr']}: {r['last_error'] or '?'}"))
+    for n in store.failed_notices():
+        out.append(Trouble("notice_refused", str(n["id"]), datetime.fromisoformat(n["since"]),
+                           f"{n['kind']} to {n['district'] or '?'} <{n['to_addr']}>: {n['last_error'] or '?'}"))
     by_id = {m.id: m for m in store.messages([d.message_db_id for d in store.replies_due() if d.attempts])}
     for d in store.replies_due():
         if d.attempts:

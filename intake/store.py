@@ -716,6 +716,14 @@ class Store:
             " ORDER BY o.id"
         ).fetchall()
 
+    def failed_notices(self) -> list[sqlite3.Row]:
+        """Notices (状态变更通知, 结果通知, staff re-sends) refused for good: id, kind, district, recipient, reason,
+        since when it was queued."""
+        return self.db.execute(
+            "SELECT id, kind, district, to_addr, last_error, created_at AS since FROM notices"
+            " WHERE state = 'failed' ORDER BY id"
+        ).fetchall()
+
     def messages_needing_staff(self) -> list[sqlite3.Row]:
         """Messages recorded as ``error`` or from an unknown sender, oldest first."""
         return self.db.execute(

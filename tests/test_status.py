@@ -139,3 +139,21 @@ def test_a_stale_worker_stays_stale_whatever_else_needs_a_person(cfg: Config, st
     record(store, 1, Outcome.ERROR, reply=False)
     later = datetime.now(UTC) + timedelta(minutes=3 * cfg.schedule.interval_minutes + 1)
     assert status(cfg, store, later).exit_code == STALE
+
+
+def test_a_notice_refused_for_good_needs_a_person(cfg: Config, store: Store) -> None:
+    """A 结果通知 (or 状态变更通知, re-send) refused for good is listed like a refused receipt and exits
+    ATTENTION; one still queued is not."""
+    finished_poll(store)
+    now = datetime.now(UTC)
+    with store.transaction():
+        store.insert_notice("final:云龙区", ReplyKind.FINAL, SENDERS["云龙区"], "<n1@test>", b"raw", district="云龙区")
+        store.insert_notice("final:鼓楼区", ReplyKind.FINAL, SENDERS["鼓楼区"], "<n2@test>", b"raw", district="鼓楼区")
+    assert status(cfg, store, now).exit_code == HEALTHY
+    first = store.notices([ReplyState.QUEUED])[0]
+    store.set_reply_state(first.id, ReplyState.FAILED, error="554 DT:SPM", queue="notices")
+    report = status(cfg, store, now)
+    assert report.exit_code == ATTENTION
+    assert "NEEDS A PERSON: 1 item(s)" in report.lines
+    assert any(x.startswith("  notice refused for good since") and "云龙区" in x and "554 DT:SPM" in x
+               for x in report.lines)
