@@ -24,10 +24,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from email.utils import parseaddr
 
 from intake.config import Config
-from intake.mailer import build_reply, message_id_for
+from intake.mailer import build_reply, message_id_for, sender_domain
 from intake.merge import build_ledger
 from intake.models import Decision, Ledger, Outcome, Project, ReplyKind, StatusChange, StoredMessage
 from intake.store import NewNotice, Store
@@ -169,11 +168,7 @@ def update_notice(
 ) -> NewNotice:
     """The notice to ``district``, addressed to whoever last sent its on-time mail (else its first sender);
     ``key`` (default: the district and ``through``) makes queueing it twice a no-op."""
-    rendered = render_update(
-        district, changes, campaign=cfg.campaign.name, deadline=cfg.campaign.deadline, tz=cfg.campaign.tz,
-        templates_dir=cfg.paths.templates_dir, contact=cfg.campaign.contact,
-        paper_address=cfg.campaign.paper_address, now=now,
-    )
+    rendered = render_update(district, changes, **cfg.letter(now))
     return district_notice(cfg, district, ReplyKind.UPDATE, rendered, key or f"update:{district}:{through}",
                            messages, now)
 
@@ -184,7 +179,7 @@ def district_notice(
 ) -> NewNotice:
     """A rendered notice to ``district`` as a message ready to queue: addressed by ``district_address``, its
     Message-ID fixed by ``key`` (the same notice is never two different mails)."""
-    domain = parseaddr(cfg.smtp.sender)[1].rpartition("@")[2] or "localhost"
+    domain = sender_domain(cfg.smtp.sender)
     msg, reply_id = build_reply(
         sender=cfg.smtp.sender, to=district_address(cfg, district, messages), subject=rendered.subject,
         text=rendered.text, html=rendered.html, in_reply_to=None, kind=kind.value,

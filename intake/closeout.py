@@ -114,9 +114,7 @@ def result_notice(cfg: Config, district: str, results: Sequence[FinalResult], me
                   now: datetime) -> NewNotice:
     """The 结果通知 to ``district`` (subject ``结果通知：<campaign.name>``, ``X-Intake-Outcome: final``), its
     Message-ID fixed by the district so the same notice is never two messages."""
-    rendered = render_result(district, results, campaign=cfg.campaign.name, deadline=cfg.campaign.deadline,
-                             tz=cfg.campaign.tz, templates_dir=cfg.paths.templates_dir,
-                             contact=cfg.campaign.contact, paper_address=cfg.campaign.paper_address, now=now)
+    rendered = render_result(district, results, **cfg.letter(now))
     return district_notice(cfg, district, ReplyKind.FINAL, rendered, f"final:{district}", messages, now)
 
 

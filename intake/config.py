@@ -257,6 +257,12 @@ class Config:
     def district(self, name: str) -> DistrictConfig | None:
         return next((d for d in self.districts if d.name == name), None)
 
+    def letter(self, now: datetime) -> dict[str, Any]:
+        """What every reply and notice is rendered with (``reports.replies``), dated ``now``."""
+        return {"campaign": self.campaign.name, "deadline": self.campaign.deadline, "tz": self.campaign.tz,
+                "templates_dir": self.paths.templates_dir, "contact": self.campaign.contact,
+                "paper_address": self.campaign.paper_address, "now": now}
+
 
 def _check(value: Any, typ: type | str, where: str) -> Any:
     if typ == "list[str]":

@@ -76,6 +76,11 @@ def build_reply(
     return msg, message_id
 
 
+def sender_domain(sender: str) -> str:
+    """The domain of ``smtp.sender``'s address, for the Message-IDs of our replies (``localhost`` without one)."""
+    return parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+
+
 def message_id_for(reply_key: str, domain: str) -> str:
     """A Message-ID derived from ``reply_key``: the same reply always gets the same ID."""
     digest = hashlib.sha256(reply_key.encode()).hexdigest()[:32]

@@ -101,9 +101,23 @@ def render_reply(
     return _render(kind, reply_subject(kind, message.subject), context, templates_dir)
 
 
-def render_update(
+def render_update(district: str, changes: Sequence[StatusChange], **letter: Any) -> RenderedReply:
+    """Render the 状态变更通知 telling ``district`` of ``changes`` to its projects (spec 10.6); ``letter``:
+    ``campaign``, ``deadline``, ``tz`` and optionally ``templates_dir``, ``contact``, ``paper_address``,
+    ``now``, as for ``render_reply``."""
+    return _render_notice(ReplyKind.UPDATE, district, update_context(changes), **letter)
+
+
+def render_result(district: str, results: Sequence[FinalResult], **letter: Any) -> RenderedReply:
+    """Render the 结果通知 giving ``district`` its final list after the close-out (spec 10.5); ``letter`` as
+    for ``render_update``."""
+    return _render_notice(ReplyKind.FINAL, district, result_context(results), **letter)
+
+
+def _render_notice(
+    kind: ReplyKind,
     district: str,
-    changes: Sequence[StatusChange],
+    body: dict[str, Any],
     *,
     campaign: str,
     deadline: datetime,
@@ -113,34 +127,11 @@ def render_update(
     paper_address: str = DEFAULT_PAPER_ADDRESS,
     now: datetime | None = None,
 ) -> RenderedReply:
-    """Render the 状态变更通知 telling ``district`` of ``changes`` to its projects (spec 10.6)."""
-    letter = letter_context(ReplyKind.UPDATE, district, campaign=campaign, deadline=deadline, tz=tz,
-                            contact=contact, paper_address=paper_address, now=now)
-    return _render(ReplyKind.UPDATE, update_subject(campaign), {**letter, **update_context(changes)},
-                   templates_dir)
-
-
-def render_result(
-    district: str,
-    results: Sequence[FinalResult],
-    *,
-    campaign: str,
-    deadline: datetime,
-    tz: tzinfo,
-    templates_dir: Path | None = None,
-    contact: str = DEFAULT_CONTACT,
-    paper_address: str = DEFAULT_PAPER_ADDRESS,
-    now: datetime | None = None,
-) -> RenderedReply:
-    """Render the 结果通知 giving ``district`` its final list after the close-out (spec 10.5)."""
-    letter = letter_context(ReplyKind.FINAL, district, campaign=campaign, deadline=deadline, tz=tz,
-                            contact=contact, paper_address=paper_address, now=now)
-    return _render(ReplyKind.FINAL, result_subject(campaign), {**letter, **result_context(results)}, templates_dir)
-
-
-def result_subject(campaign: str) -> str:
-    """``结果通知：<campaign.name>``."""
-    return f"{REPLY_LABEL[ReplyKind.FINAL]}：{' '.join(campaign.split())}"
+    """A notice to a district about the campaign as a whole, subject ``<label>：<campaign.name>``."""
+    letter = letter_context(kind, district, campaign=campaign, deadline=deadline, tz=tz, contact=contact,
+                            paper_address=paper_address, now=now)
+    subject = f"{REPLY_LABEL[kind]}：{' '.join(campaign.split())}"
+    return _render(kind, subject, {**letter, **body}, templates_dir)
 
 
 def result_context(results: Sequence[FinalResult]) -> dict[str, Any]:
@@ -167,11 +158,6 @@ def _render(kind: ReplyKind, subject: str, context: dict[str, Any], templates_di
 def reply_subject(kind: ReplyKind, original: str) -> str:
     """``回执：<original subject>`` on one line; ``（无主题）`` stands in for an empty subject."""
     return f"{REPLY_LABEL[kind]}：{' '.join(original.split()) or NO_SUBJECT}"
-
-
-def update_subject(campaign: str) -> str:
-    """``状态变更通知：<campaign.name>``."""
-    return f"{REPLY_LABEL[ReplyKind.UPDATE]}：{' '.join(campaign.split())}"
 
 
 def letter_context(

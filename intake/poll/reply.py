@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parseaddr
 
 from intake.config import Config
-from intake.mailer import build_reply
+from intake.mailer import build_reply, sender_domain
 from intake.merge import LedgerBuilder, district_view, unmatched_for
 from intake.models import FinalResult, Outcome, ReplyKind, Status, StatusChange, StoredMessage
 from intake.poll.context import PollContext
@@ -69,12 +68,8 @@ def compose_reply(
     ledger = builder.ledger()
     projects = district_view(ledger, message.district or "")
     unmatched = [u.filename for u in unmatched_for(ledger, message.district or "", message.uid)]
-    rendered = render_reply(
-        kind, message, projects, unmatched, campaign=cfg.campaign.name, deadline=cfg.campaign.deadline,
-        tz=cfg.campaign.tz, templates_dir=cfg.paths.templates_dir, contact=cfg.campaign.contact,
-        paper_address=cfg.campaign.paper_address, now=now,
-    )
-    domain = parseaddr(cfg.smtp.sender)[1].rpartition("@")[2] or "localhost"
+    rendered = render_reply(kind, message, projects, unmatched, **cfg.letter(now))
+    domain = sender_domain(cfg.smtp.sender)
     msg, reply_id = build_reply(
         sender=cfg.smtp.sender, to=message.sender, subject=rendered.subject, text=rendered.text,
         html=rendered.html, in_reply_to=message.message_id, kind=kind.value, domain=domain, date=now,
@@ -96,11 +91,7 @@ def check_templates(cfg: Config) -> None:
         compose_reply(cfg, kind, sample, builder, now)
     change = StatusChange(number="XZ-样例-001", district=sample.district or "", name="样例项目", applicant="样例公司",
                           old=Status.ACCEPTED, new=Status.REVIEW, reasons=("样例原因。",))
-    render_update(sample.district or "", [change], campaign=cfg.campaign.name, deadline=cfg.campaign.deadline,
-                  tz=cfg.campaign.tz, templates_dir=cfg.paths.templates_dir, contact=cfg.campaign.contact,
-                  paper_address=cfg.campaign.paper_address, now=now)
+    render_update(sample.district or "", [change], **cfg.letter(now))
     result = FinalResult(change.number, change.district, change.name, change.applicant, Status.REJECTED, "样例原因。")
-    render_result(sample.district or "", [result], campaign=cfg.campaign.name, deadline=cfg.campaign.deadline,
-                  tz=cfg.campaign.tz, templates_dir=cfg.paths.templates_dir, contact=cfg.campaign.contact,
-                  paper_address=cfg.campaign.paper_address, now=now)
+    render_result(sample.district or "", [result], **cfg.letter(now))
     digest_html(cfg, builder.ledger(), [sample], {}, now)
