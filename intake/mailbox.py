@@ -401,10 +401,6 @@ class Mailbox:
         data = self._run("SEARCH", "SEARCH", *args)
         return bool(data and (data[0] or b"").split())
 
-    def contains_message_id(self, folder: str, message_id: str) -> bool:
-        """Whether ``folder`` holds a message with this Message-ID (the reply's proof of sending)."""
-        return self.find_replies(folder, message_id=message_id)
-
     def headers(self, uids: Sequence[int], limit: int = 1024 * 1024) -> dict[int, bytes]:
         """The header block of each UID (``BODY.PEEK[HEADER]``, at most ``limit`` bytes each, not marked seen):
         enough to know the sender of a message too big to fetch whole."""

@@ -31,10 +31,10 @@ from datetime import datetime
 from intake.changes import status_changes, update_notice
 from intake.failpoints import failpoint
 from intake.mailbox import FetchedMessage
-from intake.merge import build_ledger
 from intake.models import Ledger, NewAttachment, NewMessage, Outcome, ReplyKind, StoredAttachment, StoredMessage
 from intake.poll.context import PollContext
 from intake.poll.record import decide, read_parts, reply_kind
+from intake.view import current_ledger
 
 log = logging.getLogger("intake")
 
@@ -124,7 +124,7 @@ def reprocess_one(ctx: PollContext, row: sqlite3.Row) -> Reprocessed:
     if _same(stored, new):
         return Reprocessed(folder, uid, before, before)
     with ctx.store.transaction():
-        old_ledger = _ledger(ctx, ctx.store.messages())
+        old_ledger = current_ledger(ctx.store, ctx.cfg)
         ctx.store.replace_message(row["id"], new)
         kind = reply_kind(new.outcome)
         reply = ctx.store.owe_reply(row["id"], kind)
@@ -138,7 +138,7 @@ def _queue_notices(ctx: PollContext, old_ledger: Ledger, receipt_now: set[str | 
     """One 状态变更通知 to each district whose projects changed status (except one getting its receipt now);
     inside the message's transaction, keyed by the store's revision so a run again queues nothing twice."""
     messages = ctx.store.messages()
-    changes = status_changes(old_ledger, _ledger(ctx, messages), {d for d in receipt_now if d})
+    changes = status_changes(old_ledger, current_ledger(ctx.store, ctx.cfg, messages), {d for d in receipt_now if d})
     revision, through, now = ctx.store.revision(), ctx.store.updates_checked_through(), ctx.clock()
     queued = 0
     for district, changed in sorted(changes.items()):
@@ -146,11 +146,6 @@ def _queue_notices(ctx: PollContext, old_ledger: Ledger, receipt_now: set[str | 
                           key=f"reprocess:{district}:{db_id}:{revision}")
         queued += ctx.store.insert_notice(n.key, n.kind, n.to_addr, n.reply_message_id, n.rfc822, district=district)
     return queued
-
-
-def _ledger(ctx: PollContext, messages: Sequence[StoredMessage]) -> Ledger:
-    """The ledger as staff and districts see it: staff decisions and the close-out's final list laid over."""
-    return build_ledger(messages, ctx.cfg, decisions=ctx.store.decisions(), final=ctx.store.final_results())
 
 
 def _same(stored: StoredMessage, new: NewMessage) -> bool:

@@ -16,9 +16,8 @@ from typing import Any
 from intake.config import Config
 from intake.decisions import Refused, ReviewPlan, ReviewRow, cell_text, check_rows, decide
 from intake.errors import IntakeError
-from intake.merge import build_ledger
-from intake.models import Ledger
 from intake.store import Store
+from intake.view import current_ledger
 
 SHEET = "项目台账"
 NUMBER, CONCLUSION, COMMENT = "受理编号", "复核结论", "复核意见"
@@ -38,10 +37,6 @@ class Applied:
     lines: list[str]
     kept: int
     ok: bool
-
-
-def current_ledger(store: Store, cfg: Config) -> Ledger:
-    return build_ledger(store.messages(), cfg, decisions=store.decisions(), final=store.final_results())
 
 
 def review_one(store: Store, cfg: Config, number: str, status: str, reason: str, by: str, now: datetime) -> str:

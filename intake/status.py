@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, tzinfo
 
 from intake.attention import KIND_TEXT, Trouble, needs_attention
 from intake.config import Config
-from intake.merge import build_ledger
 from intake.models import ReplyState
 from intake.poll.send import held_replies
 from intake.store import Store
+from intake.view import current_ledger
 from reports.labels import STATUS_ORDER
 
 HEALTHY, STALE, NEVER, ATTENTION = 0, 5, 6, 7  # ATTENTION: polls run, but something needs a person
@@ -98,7 +98,7 @@ def _attention(troubles: list[Trouble], tz: tzinfo) -> list[str]:
 
 
 def _projects(cfg: Config, store: Store) -> list[str]:
-    ledger = build_ledger(store.messages(), cfg, decisions=store.decisions(), final=store.final_results())
+    ledger = current_ledger(store, cfg)
     by_district: dict[str, Counter[str]] = {d.name: Counter() for d in cfg.districts}
     for p in ledger.projects:
         by_district.setdefault(p.district, Counter())[p.status] += 1

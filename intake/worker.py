@@ -14,7 +14,6 @@ from pathlib import Path
 
 from intake.config import Config, MailboxConfig
 from intake.mailbox import FetchedMessage, Mailbox
-from intake.merge import build_ledger
 from intake.models import Ledger, StoredMessage
 from intake.poll import outputs
 from intake.poll.context import MailerFactory, PollContext
@@ -22,6 +21,7 @@ from intake.poll.cycle import PollSummary, run_poll
 from intake.poll.record import MAX_ATTEMPTS, record_message
 from intake.poll.send import retry_delay
 from intake.store import Store, now_utc
+from intake.view import current_ledger
 
 __all__ = ["MAX_ATTEMPTS", "PollSummary", "Worker", "retry_delay"]
 log = logging.getLogger("intake")
@@ -57,8 +57,7 @@ class Worker:
         """Kept for callers of the hub worker; the stages read the store when they need it."""
 
     def ledger(self) -> Ledger:
-        return build_ledger(self.store.messages(), self.cfg, decisions=self.store.decisions(),
-                            final=self.store.final_results())
+        return current_ledger(self.store, self.cfg)
 
     def record(
         self, fetched: FetchedMessage, validity: int, *, source: str = "imap", folder: str | None = None,

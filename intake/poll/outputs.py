@@ -20,10 +20,10 @@ import intake
 from intake.attention import needs_attention
 from intake.config import Config
 from intake.errors import SendError
-from intake.merge import build_ledger
 from intake.models import Ledger, ReplyInfo, StoredMessage
 from intake.poll.context import PollContext
 from intake.staff import DIGEST_FILE, LEDGER_FILE, digest_html, send_digest_if_due
+from intake.view import current_ledger
 from reports import bundle
 from reports.digest import write_digest
 from reports.files import atomic_copy
@@ -69,7 +69,7 @@ def write_bundle(ctx: PollContext, target: Path) -> Path:
 def _ledger(ctx: PollContext) -> tuple[Ledger, list[StoredMessage], dict[int, ReplyInfo]]:
     """The ledger built from the store, with the messages and replies it was built from."""
     messages, replies = ctx.store.messages(), ctx.store.replies()
-    ledger = build_ledger(messages, ctx.cfg, decisions=ctx.store.decisions(), final=ctx.store.final_results())
+    ledger = current_ledger(ctx.store, ctx.cfg, messages)
     ledger.resends = ctx.store.resends()
     return ledger, messages, replies
 

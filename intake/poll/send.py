@@ -54,9 +54,7 @@ def retry_delay(attempts: int) -> timedelta:
 def send_queued(ctx: PollContext, mb: Mailbox) -> Sent:
     """Send the replies that are due; each outcome is stamped on its reply."""
     now = ctx.clock()
-    queued = [*ctx.store.outbox([ReplyState.QUEUED]),
-              *ctx.store.notices([ReplyState.QUEUED])]  # notices to districts: 状态变更通知 and the like
-    due = round_robin([i for i in queued if i.next_attempt_at is None or i.next_attempt_at <= now])
+    due = round_robin([i for i in _queued(ctx.store) if i.next_attempt_at is None or i.next_attempt_at <= now])
     due, held = within_daily_limit(due, ctx.store, ctx.cfg.smtp.max_replies_per_sender_per_day, now,
                                    ctx.cfg.campaign.tz)
     for addr, count in Counter(i.to_addr.lower() for i in held).items():
@@ -116,8 +114,13 @@ def within_daily_limit(
 
 def held_replies(store: Store, limit: int, now: datetime, tz: tzinfo) -> list[OutboxItem]:
     """The queued replies the daily limit per address holds back now (``intake status``, alerts)."""
-    queued = round_robin([*store.outbox([ReplyState.QUEUED]), *store.notices([ReplyState.QUEUED])])
-    return within_daily_limit(queued, store, limit, now, tz)[1]
+    return within_daily_limit(round_robin(_queued(store)), store, limit, now, tz)[1]
+
+
+def _queued(store: Store) -> list[OutboxItem]:
+    """Every queued reply: the outbox (receipts, late notices) and the notices to districts (状态变更通知,
+    结果通知, re-sends)."""
+    return [*store.outbox([ReplyState.QUEUED]), *store.notices([ReplyState.QUEUED])]
 
 
 def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, item: OutboxItem, now: datetime) -> bool:
