@@ -28,6 +28,7 @@ from imap_tools.utils import encode_folder
 from intake.config import MailboxConfig
 from intake.errors import MailboxError
 from intake.fetchparse import FetchParseError, fetch_items
+from intake.sentcopies import ReplyKeys, SentCopies, text, usable
 from intake.tls import describe_tls_error, verified_context
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,11 @@ CLIENT_ID = '("name" "xzip-intake" "version" "0.1" "vendor" "Xuzhou IP Bureau")'
 IMAP_ERRORS = (imaplib.IMAP4.error, ImapToolsError, OSError, ssl.SSLError, socket.timeout, EOFError)
 UIDS_PER_COMMAND = 500  # as ranges; Dovecot refuses a command line over 64 KiB ("Too long argument")
 OnMissing = Callable[[int, str], None]
+# Looking for replies in the Sent folder (``reply_headers``): keys per SEARCH command and its length, UIDs per
+# header FETCH and bytes of header fields read per message at most.
+SEARCH_KEYS_PER_COMMAND, SEARCH_COMMAND_BYTES = 50, 8 * 1024
+HEADERS_PER_FETCH, HEADER_FIELDS_BYTES = 200, 8 * 1024
+SENT_FIELDS = "(MESSAGE-ID IN-REPLY-TO X-INTAKE-OUTCOME)"
 _warned_no_move: set[tuple[str, str]] = set()  # (host, user) told once per process that moving is impossible
 
 
@@ -132,6 +138,7 @@ class Mailbox:
         self.uidvalidity = 0
         self.bodies_fetched = 0
         self._capabilities: set[str] | None = None
+        self._folders_made: set[str] = set()  # known to exist in this session (``ensure_folder``)
 
     # -- session ----------------------------------------------------------
     def __enter__(self) -> Mailbox:
@@ -195,6 +202,7 @@ class Mailbox:
                 pass
             self.box = None
         self._capabilities = None
+        self._folders_made = set()
 
     def _box(self) -> MailBox | MailBoxStartTls | MailBoxUnencrypted:
         if self.box is None:
@@ -317,7 +325,11 @@ class Mailbox:
                 if move is not None:
                     move(uid_set, processed_folder)
         except IMAP_ERRORS as e:
+            self._folders_made.discard(processed_folder)
             raise MailboxError(f"IMAP flag/move failed: {_reason(e)}") from e
+        except MailboxError:
+            self._folders_made.discard(processed_folder)
+            raise
 
     def _move_method(self) -> Callable[[str, str], None] | None:
         caps = self.capabilities
@@ -347,59 +359,105 @@ class Mailbox:
             raise MailboxError(f"IMAP LIST {name!r} failed: {_reason(e)}") from e
 
     def ensure_folder(self, name: str) -> None:
+        """Create ``name`` unless it exists; asked once per session (a later APPEND or MOVE into it that fails
+        makes the next call ask again)."""
+        if name in self._folders_made:
+            return
         if not self.folder_exists(name):
             try:
                 self._box().folder.create(name)
             except IMAP_ERRORS as e:
                 raise MailboxError(f"IMAP CREATE {name!r} failed: {_reason(e)}") from e
+        self._folders_made.add(name)
 
     def append(self, folder: str, raw: bytes, flags: Sequence[str] = ("\\Seen",)) -> None:
         try:
             self.ensure_folder(folder)
             self._box().append(raw, folder, flag_set=list(flags))
         except IMAP_ERRORS as e:
+            self._folders_made.discard(folder)
             raise MailboxError(f"IMAP APPEND to {folder!r} failed: {_reason(e)}") from e
 
     def find_replies(self, folder: str, message_id: str | None = None, in_reply_to: str | None = None,
                      outcome: str | None = None) -> bool:
         """Whether ``folder`` holds a message with Message-ID ``message_id``, or one answering
-        ``in_reply_to`` with header ``X-Intake-Outcome: outcome`` (both given). The current folder is
-        selected again afterwards. A folder that does not exist, or empty values, find nothing."""
-        searches: list[list[tuple[str, str]]] = []
-        if message_id:
-            searches.append([("Message-ID", message_id)])
-        if in_reply_to and outcome:
-            searches.append([("X-Intake-Outcome", outcome), ("In-Reply-To", in_reply_to)])
-        if not searches or not self.folder_exists(folder):
-            return False
+        ``in_reply_to`` with header ``X-Intake-Outcome: outcome`` (both given), each value compared whole
+        (``intake.sentcopies``). The current folder is selected again afterwards. A folder that does not
+        exist, or empty values, find nothing. The poll asks once per stage for all its replies
+        (``reply_headers``); this is the same question for one."""
+        keys = ReplyKeys(text(message_id or ""), text(in_reply_to or ""), text(outcome or ""))
+        copies = SentCopies([keys])
+        self.reply_headers(folder, [keys], copies.add_headers)
+        return copies.holds(keys)
+
+    def reply_headers(self, folder: str, replies: Sequence[ReplyKeys], each: Callable[[bytes], None]) -> int:
+        """Pass ``each`` the header fields ``sentcopies.FIELDS`` of every message in ``folder`` that the
+        server's SEARCH finds for one of ``replies`` (by Message-ID, or by In-Reply-To and X-Intake-Outcome):
+        candidates, which the caller compares exactly (SEARCH matches parts of values). Returns how many.
+
+        One look for all the replies of a stage: the folder is examined once, the replies are searched
+        ``SEARCH_KEYS_PER_COMMAND`` at a time (a value that is not plain ASCII alone, as a UTF-8 literal),
+        the candidates' header fields are fetched ``HEADERS_PER_FETCH`` at a time and at most
+        ``HEADER_FIELDS_BYTES`` each, and the current folder is selected again afterwards. What is sent and
+        kept grows with the replies asked about, not with the folder. A folder that does not exist holds
+        nothing; one that cannot be examined or searched raises ``MailboxError``."""
+        keys = _search_keys(replies)
+        if not keys or not self.folder_exists(folder):
+            return 0
         current = self.folder
         try:
             self.select(folder, readonly=True)
-            return any(self._header_search(terms) for terms in searches)
+            uids = sorted(self._matching(keys))
+            for batch in _chunks(uids, HEADERS_PER_FETCH):
+                for items in self._fetch(batch, f"(UID BODY.PEEK[HEADER.FIELDS {SENT_FIELDS}]"
+                                                f"<0.{HEADER_FIELDS_BYTES}>)").values():
+                    block = next((v for k, v in items.items() if k.startswith("BODY[")), None)
+                    if isinstance(block, bytes):
+                        each(block)
+            return len(uids)
         finally:
             if current:
                 self.select(current)
 
-    def _header_search(self, terms: list[tuple[str, str]]) -> bool:
-        """``UID SEARCH HEADER name value ...``: ASCII values quoted, one other value sent as a UTF-8 literal
-        (imaplib sends a literal only as the command's last argument)."""
+    def _matching(self, keys: list[list[tuple[str, str]]]) -> set[int]:
+        """UIDs of the current folder's messages matching any of ``keys`` (each: header terms, all to match)."""
+        found: set[int] = set()
+        batch: list[str] = []
+        size = 0
+        for terms in keys:
+            rendered = _search_key(terms)
+            if rendered is None:  # a value that must go as a literal: searched alone
+                found |= self._search_with_literal(terms)
+                continue
+            if batch and (len(batch) >= SEARCH_KEYS_PER_COMMAND or size + len(rendered) > SEARCH_COMMAND_BYTES):
+                found |= self._search(_any_of(batch))
+                batch, size = [], 0
+            batch.append(rendered)
+            size += len(rendered) + 4
+        if batch:
+            found |= self._search(_any_of(batch))
+        return found
+
+    def _search(self, *args: str) -> set[int]:
+        data = self._run("SEARCH", "SEARCH", *args)
+        return {int(u) for u in (data[0] or b"").split()} if data else set()
+
+    def _search_with_literal(self, terms: list[tuple[str, str]]) -> set[int]:
+        """``UID SEARCH CHARSET UTF-8 HEADER name value ...``: ASCII values quoted, the one other value sent as
+        a UTF-8 literal (imaplib sends a literal only as the command's last argument)."""
         args: list[str] = []
         literal: tuple[str, bytes] | None = None
         for name, value in terms:
-            if not re.sub(r"[\s\0]+", "", value):
-                return False  # an empty value would match every message that has the header
-            text, lit = search_value(value)
+            quoted, lit = search_value(value)
             if lit is None:
-                args += ["HEADER", name, text]
+                args += ["HEADER", name, quoted]
             elif literal is None:
                 literal = (name, lit)
             else:
                 raise MailboxError(f"cannot search two non-ASCII header values at once ({name})")
-        if literal is not None:
-            args = ["CHARSET", "UTF-8", *args, "HEADER", literal[0]]
-            self.client.literal = literal[1]  # type: ignore[attr-defined]
-        data = self._run("SEARCH", "SEARCH", *args)
-        return bool(data and (data[0] or b"").split())
+        assert literal is not None
+        self.client.literal = literal[1]  # type: ignore[attr-defined]
+        return self._search("CHARSET", "UTF-8", *args, "HEADER", literal[0])
 
     def headers(self, uids: Sequence[int], limit: int = 1024 * 1024) -> dict[int, bytes]:
         """The header block of each UID (``BODY.PEEK[HEADER]``, at most ``limit`` bytes each, not marked seen):
@@ -411,6 +469,37 @@ class Mailbox:
                 if isinstance(header, bytes):
                     out[uid] = header
         return out
+
+
+def _search_keys(replies: Sequence[ReplyKeys]) -> list[list[tuple[str, str]]]:
+    """The SEARCH keys for ``replies``, each a list of header terms that must all match, without repeats."""
+    keys: dict[tuple[tuple[str, str], ...], None] = {}
+    for reply in replies:
+        if usable(reply.message_id):
+            keys[(("Message-ID", reply.message_id),)] = None
+        if (answer := reply.answer) is not None:
+            keys[(("X-Intake-Outcome", answer[1]), ("In-Reply-To", answer[0]))] = None
+    return [list(k) for k in keys]
+
+
+def _search_key(terms: list[tuple[str, str]]) -> str | None:
+    """One SEARCH key for header ``terms`` (all to match; parenthesised when more than one), or ``None``
+    when a value is not plain ASCII (it must be sent as a literal)."""
+    parts = []
+    for name, value in terms:
+        quoted, literal = search_value(value)
+        if literal is not None:
+            return None
+        parts.append(f"HEADER {name} {quoted}")
+    return parts[0] if len(parts) == 1 else "(" + " ".join(parts) + ")"
+
+
+def _any_of(keys: Sequence[str]) -> str:
+    """``keys`` joined by OR as a balanced tree (``OR OR a b OR c d``): nesting grows with log2 of the count."""
+    if len(keys) == 1:
+        return keys[0]
+    middle = len(keys) // 2
+    return f"OR {_any_of(keys[:middle])} {_any_of(keys[middle:])}"
 
 
 def _meta_from(uid: int, items: dict | None) -> tuple[MessageMeta | None, str]:

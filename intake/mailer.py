@@ -11,15 +11,20 @@ the server may have delivered it.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import logging
 import re
 import smtplib
 import ssl
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from types import TracebackType
 
 from intake.config import SmtpConfig
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("receipt", "late", "update", "final", "resend")
 CST = timezone(timedelta(hours=8))  # the Date header of a reply reads in Beijing time (spec 10.6)
+_CRLF = re.compile(rb"\r\n|\n|\r(?!\n)")  # every line end, as smtplib makes them CRLF in text
 
 
 # -- building ----------------------------------------------------------------
@@ -149,13 +155,32 @@ class Mailer:
 
     def send(self, msg: EmailMessage) -> None:
         """Send ``msg`` to its To/Cc; raises ``SendError`` unless every recipient was accepted."""
+        self._transact(str(msg["Message-ID"]), str(msg["To"]),
+                       lambda smtp: smtp.send_message(msg, from_addr=self.envelope_from))
+
+    def send_bytes(self, raw: bytes) -> None:
+        """Send a message stored as bytes (a queued reply) as it is, line ends made CRLF, to the addresses of
+        its To and Cc: the bytes on the wire are the ones ``send`` would write for it, without parsing and
+        writing the whole message again. A message ``send_message`` would change (Bcc to drop, a Resent-
+        block, 8-bit text needing SMTPUTF8) goes through ``send``. Raises like ``send``."""
+        head = BytesHeaderParser(policy=compat32).parsebytes(raw)
+        recipients = [addr for _, addr in getaddresses([*head.get_all("To", []), *head.get_all("Cc", [])])]
+        if (not raw.isascii() or not "".join([self.envelope_from, *recipients]).isascii()
+                or any(head.get_all(name) for name in ("Bcc", "Resent-Date", "Resent-Bcc"))):
+            self.send(email.message_from_bytes(raw, policy=email.policy.SMTP))  # type: ignore[arg-type]
+            return
+        data = _CRLF.sub(b"\r\n", raw)
+        self._transact(str(head["Message-ID"]), str(head["To"]),
+                       lambda smtp: smtp.sendmail(self.envelope_from, recipients, data))
+
+    def _transact(self, message_id: str, to: str, send: Callable[[smtplib.SMTP], dict]) -> None:
         smtp = self._live()
         stage = _DataStage(smtp)
         try:
-            refused = smtp.send_message(msg, from_addr=self.envelope_from)
+            refused = send(smtp)
         except (smtplib.SMTPException, OSError) as e:
             self._drop()  # a session after a failed transaction is not worth trusting
-            error = _send_error(f"SMTP {self.where} did not take {msg['Message-ID']}", e)
+            error = _send_error(f"SMTP {self.where} did not take {message_id}", e)
             # Lost (timeout, dropped connection) once DATA began, without an answer: the server may have
             # taken the message. Only the Sent folder can tell (intake.poll.resolve); never resend blindly.
             error.unknown = stage.entered and not isinstance(e, smtplib.SMTPResponseException)
@@ -166,7 +191,7 @@ class Mailer:
             addr, (code, text) = next(iter(refused.items()))
             raise SendError(f"SMTP {self.where} refused recipient {addr}: {code} {_text(text)}",
                             temporary=_temporary(code), code=code)
-        log.info("sent %s to %s", msg["Message-ID"], msg["To"])
+        log.info("sent %s to %s", message_id, to)
 
     def close(self) -> None:
         """QUIT politely if still connected; never raises."""

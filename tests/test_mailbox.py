@@ -312,6 +312,63 @@ def test_find_replies_matches_quoted_and_non_ascii_ids_exactly(imap_account) -> 
         assert mb.find_replies("已发送", in_reply_to="<原件@district.cn>", outcome="receipt")
 
 
+def test_find_replies_compares_whole_values_not_the_servers_substrings(imap_account) -> None:
+    """IMAP SEARCH matches parts of values: a copy whose Message-ID is ``<r1@163.com> (copy)`` or whose outcome
+    is ``receipt-old`` is another message, and finds nothing; the exact values still find their copy."""
+    odd = (b"From: xzip2019@163.com\r\nMessage-ID: <r1@163.com> (copy)\r\nIn-Reply-To: <d1@district.cn>\r\n"
+           b"X-Intake-Outcome: receipt-old\r\nSubject: x\r\n\r\nbody\r\n")
+    imap_account.append(odd, on_time(), folder="已发送")
+    imap_account.append(sent_reply("<r2@163.com>", "<d2@district.cn>", "receipt"), on_time(), folder="已发送")
+    with Mailbox(imap_account.mailbox_config()) as mb:
+        assert not mb.find_replies("已发送", message_id="<r1@163.com>")
+        assert not mb.find_replies("已发送", in_reply_to="<d1@district.cn>", outcome="receipt")
+        assert mb.find_replies("已发送", message_id="<R2@163.com>")
+        assert mb.find_replies("已发送", in_reply_to="<d2@district.cn>", outcome="receipt")
+
+
+def test_find_replies_reads_raw_utf8_folded_and_lower_case_headers(imap_account) -> None:
+    """A copy whose In-Reply-To is raw 8-bit UTF-8 and folded, with lower-case field names (as another client
+    or a server-side copy may write it), is found by the Chinese original and outcome."""
+    raw = ("From: xzip2019@163.com\r\nmessage-id: <r8@163.com>\r\nin-reply-to:\r\n\t<原件8@district.cn>\r\n"
+           "x-intake-outcome:  receipt \r\nSubject: x\r\n\r\nbody\r\n").encode()
+    imap_account.append(raw, on_time(), folder="已发送")
+    with Mailbox(imap_account.mailbox_config()) as mb:
+        assert mb.find_replies("已发送", in_reply_to="<原件8@district.cn>", outcome="receipt")
+        assert not mb.find_replies("已发送", in_reply_to="<原件@district.cn>", outcome="receipt")
+        assert mb.find_replies("已发送", message_id="<r8@163.com>")
+
+
+def test_reply_headers_look_once_for_many_replies_in_chunks(relayed_imap, monkeypatch) -> None:
+    """All the replies of a stage in one look: one EXAMINE, the keys searched a few at a time (a Chinese one
+    alone, as a literal), the candidates' header fields fetched a chunk at a time, INBOX selected again.
+    Every copy is found, across more than one SEARCH and one FETCH chunk, and only those."""
+    from intake.sentcopies import ReplyKeys, SentCopies
+
+    monkeypatch.setattr(mailbox_module, "SEARCH_KEYS_PER_COMMAND", 3)
+    monkeypatch.setattr(mailbox_module, "HEADERS_PER_FETCH", 2)
+    copies = [sent_reply(f"<r{i}@163.com>", f"<o{i}@district.cn>", "receipt") for i in range(5)]
+    copies.append(sent_reply("<r5@163.com>", "<原件5@district.cn>", "receipt"))
+    others = [sent_reply(f"<x{i}@163.com>", f"<other{i}@district.cn>", "late") for i in range(3)]
+    relayed_imap.append_many([(m, on_time()) for m in [*copies, *others]], folder="已发送")
+    wanted = [ReplyKeys(f"<new{i}@163.com>", f"<o{i}@district.cn>", "receipt") for i in range(4)]
+    wanted += [ReplyKeys("<r4@163.com>"), ReplyKeys("<new5@163.com>", "<原件5@district.cn>", "receipt"),
+               ReplyKeys("<absent@163.com>", "<absent@district.cn>", "receipt")]
+    relay = relayed_imap.relay
+    with Mailbox(relayed_imap.mailbox_config()) as mb:
+        before = len(relay.commands)
+        found = SentCopies(wanted)
+        assert mb.reply_headers("已发送", wanted, found.add_headers) == 6
+        commands = relay.commands[before:]
+        assert mb.folder == "INBOX" and mb.uids_from(1) == []
+    assert [k.message_id for k in wanted if found.holds(k)] == [k.message_id for k in wanted[:-1]]
+    assert sum(c.startswith("EXAMINE") for c in commands) == 1
+    searches = [c for c in commands if c.startswith("UID SEARCH")]
+    assert len(searches) == 5  # 12 ASCII keys, 3 a command, and the Chinese original alone
+    assert sum("CHARSET UTF-8" in c for c in searches) == 1
+    fetches = [c for c in commands if c.startswith("UID FETCH")]
+    assert len(fetches) == 3 and all("HEADER.FIELDS" in c for c in fetches)
+
+
 # -- folders ---------------------------------------------------------------------
 
 

@@ -156,6 +156,31 @@ def test_send_stored_bytes_as_worker_does(smtp_server: SmtpServer) -> None:
     assert bodies(got.message)["text/plain"] == TEXT
 
 
+def test_send_bytes_puts_the_stored_reply_on_the_wire_as_send_would(smtp_server: SmtpServer) -> None:
+    """A queued reply sent from its stored bytes (as the worker does, without parsing it again) reaches the
+    server byte for byte as ``send`` writes it, line ends made CRLF, to the address in its To."""
+    msg, message_id = build_reply(sender=SENDER, to="云龙区知识产权局 <yunlong-ip@example.cn>", subject="回执：x" * 30,
+                                  text=TEXT, html=HTML, in_reply_to="<原件@example.cn>", kind="receipt")
+    raw = msg.as_bytes()
+    with Mailer(smtp_server.smtp_config()) as mailer:
+        mailer.send_bytes(raw)
+        mailer.send(email.message_from_bytes(raw, policy=policy.SMTP))  # type: ignore[arg-type]
+    fast, parsed = smtp_server.messages
+    assert fast.raw == parsed.raw == raw.replace(b"\n", b"\r\n")
+    assert (fast.mail_from, fast.rcpt_tos) == ("xzip2019@163.com", ["yunlong-ip@example.cn"])
+    assert fast.message["Message-ID"] == message_id and fast.message["In-Reply-To"] == "<原件@example.cn>"
+
+
+def test_send_bytes_leaves_a_bcc_to_send_message(smtp_server: SmtpServer) -> None:
+    """Stored bytes with a Bcc go through ``send`` (smtplib drops the Bcc line, the address still gets it)."""
+    msg = reply()
+    msg["Bcc"] = "archive@example.cn"
+    with Mailer(smtp_server.smtp_config()) as mailer:
+        mailer.send_bytes(msg.as_bytes())
+    [got] = smtp_server.messages
+    assert got.rcpt_tos == ["yunlong-ip@example.cn", "archive@example.cn"] and b"archive@" not in got.raw
+
+
 def test_several_sends_one_session(smtp_server: SmtpServer) -> None:
     """One Mailer sends many replies, each with its own Message-ID."""
     with Mailer(smtp_server.smtp_config()) as mailer:

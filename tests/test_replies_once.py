@@ -152,6 +152,60 @@ def test_deleted_data_directory_answers_no_message_again(imap_account, smtp_serv
     assert len(imap_account.uids(SENT)) == 3
 
 
+def test_the_sent_folder_is_looked_at_once_per_stage_not_once_per_reply(relayed_imap, smtp_server,
+                                                                         tmp_path: Path) -> None:
+    """Five receipts cost one look at the Sent folder (one LIST, one EXAMINE, one SEARCH, one FETCH of header
+    fields), then one APPEND each with no LIST between; after the data directory is lost the same single look
+    finds all five copies and nothing is sent again."""
+    for i in range(1, 6):
+        relayed_imap.append(district_mail(i, GULOU if i % 2 else YUNLONG), on_time())
+    relayed_imap.create_folder(SENT)
+    relay = relayed_imap.relay
+    cfg = config_for(relayed_imap, tmp_path, smtp_server)
+    assert poll(cfg).sent == 5
+    first = list(relay.commands)
+    assert sum(c.startswith("EXAMINE") for c in first) == 1
+    assert sum(c.startswith("LIST") for c in first) <= 2, "the lookup's and the first APPEND's, not one a reply"
+    assert sum(c.startswith("APPEND") for c in first) == 5
+
+    shutil.rmtree(cfg.paths.data_dir)
+    again = poll(cfg)
+    second = relay.commands[len(first):]
+    assert again.outcomes == {Outcome.PROCESSED: 5} and again.sent == 5
+    assert len(receipts(smtp_server)) == 5 and len(relayed_imap.uids(SENT)) == 5
+    assert sum(c.startswith("EXAMINE") for c in second) == 1
+    assert sum(c.startswith("UID SEARCH") and "HEADER" in c for c in second) == 1
+    assert sum(c.startswith("UID FETCH") and "HEADER.FIELDS" in c for c in second) == 1
+    assert not any(c.startswith("APPEND") for c in second)
+
+
+def test_lost_data_directory_with_chinese_originals_across_chunks_answers_nothing_again(
+        imap_account, smtp_server, tmp_path: Path, monkeypatch) -> None:
+    """Originals whose Message-ID is raw UTF-8 Chinese get receipts whose In-Reply-To is RFC 2047-encoded in
+    the Sent copy; with more replies than one SEARCH and one header FETCH hold, a lost data directory still
+    finds every copy (by original and outcome) and sends none again."""
+    import intake.mailbox as mailbox_module
+
+    monkeypatch.setattr(mailbox_module, "SEARCH_KEYS_PER_COMMAND", 2)
+    monkeypatch.setattr(mailbox_module, "HEADERS_PER_FETCH", 2)
+    for i in range(1, 6):
+        raw = district_mail(i, GULOU if i % 2 else YUNLONG)
+        if i <= 2:
+            raw = raw.replace(f"<d{i}@example.cn>".encode(), f"<原件{i}@example.cn>".encode())
+        imap_account.append(raw, on_time())
+    cfg = config_for(imap_account, tmp_path, smtp_server)
+    assert poll(cfg).sent == 5
+    originals = sorted(receipts(smtp_server))
+    assert "<原件1@example.cn>" in originals and "<原件2@example.cn>" in originals
+
+    shutil.rmtree(cfg.paths.data_dir)
+    again = poll(cfg)
+    assert again.outcomes == {Outcome.PROCESSED: 5}
+    assert sorted(receipts(smtp_server)) == originals, "nothing answered twice"
+    assert rows(cfg, "SELECT state FROM outbox") == [("sent",)] * 5
+    assert len(imap_account.uids(SENT)) == 5
+
+
 def test_sent_folder_that_cannot_be_searched_holds_replies_not_intake(relayed_imap, smtp_server,
                                                                        tmp_path: Path) -> None:
     """With the Sent folder refused, new mail is still recorded; the reply waits queued with the reason, the

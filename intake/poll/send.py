@@ -5,13 +5,15 @@ district's backlog of receipts never delays another's), without the ones whose a
 ``smtp.max_replies_per_sender_per_day`` replies today (they stay queued, are shown by ``intake status`` and
 alerted to staff, and go out the next day), at most ``smtp.max_replies_per_poll`` in all.
 
-Each reply: looked up in the Sent folder first (``resolve.already_sent``: found there, it is stamped sent
-and not sent again) → state ``sending`` → SMTP → a copy APPENDed to the Sent folder → state ``sent``. A
-temporary refusal (or an SMTP server that cannot be reached) leaves it queued with a growing delay (1, 2, 4
-… minutes, at most two hours); a permanent refusal marks it ``failed`` for staff (``intake status``, the
-digest, an alert); a connection lost after the message went out marks it ``unknown``, settled by the Sent
-folder at the next poll (``resolve``), never sent again blindly. A Sent folder that cannot be searched
-fails this step: the replies wait, queued, and new mail is recorded all the same. In a dry run nothing is
+The Sent folder is looked at once for all the replies about to go (``resolve.look_in_sent``). Each reply:
+found there (or sent earlier in this stage with the same keys), it is stamped sent and not sent again →
+state ``sending`` (committed) → SMTP, the stored bytes as they are → a copy APPENDed to the Sent folder →
+state ``sent`` (committed). A temporary refusal (or an SMTP server that cannot be reached) leaves it queued
+with a growing delay (1, 2, 4 … minutes, at most two hours); a permanent refusal marks it ``failed`` for
+staff (``intake status``, the digest, an alert); a connection lost after the message went out marks it
+``unknown``, settled by the Sent folder at the next poll (``resolve``), never sent again blindly. A Sent
+folder that cannot be searched fails this step: the replies wait, queued (each with the reason), and new
+mail is recorded all the same. In a dry run nothing is
 sent: each reply that would go out is logged, and the throw-away store it was queued in is discarded after
 the poll.
 """
@@ -33,7 +35,8 @@ from intake.mailbox import Mailbox
 from intake.mailer import Mailer
 from intake.models import ReplyState
 from intake.poll.context import PollContext
-from intake.poll.resolve import already_sent
+from intake.poll.resolve import keys_of, look_in_sent
+from intake.sentcopies import SentCopies
 from intake.store import OutboxItem, Store
 
 log = logging.getLogger("intake")
@@ -75,12 +78,25 @@ def send_queued(ctx: PollContext, mb: Mailbox) -> Sent:
         return Sent(failed=len(due))
     sent = failed = 0
     try:
+        copies = _look_in_sent(ctx, mb, due)
         for item in due:
-            ok = _send_one(ctx, mailer, mb, item, now)
+            ok = _send_one(ctx, mailer, mb, copies, item, now)
             sent, failed = sent + ok, failed + (not ok)
     finally:
         mailer.__exit__(None, None, None)
     return Sent(sent, failed)
+
+
+def _look_in_sent(ctx: PollContext, mb: Mailbox, due: Sequence[OutboxItem]) -> SentCopies:
+    """One look at the Sent folder for every reply about to go; when it cannot be searched, each stays
+    queued with the reason and the step fails (status, an alert after an hour), retried at the next poll."""
+    try:
+        return look_in_sent(ctx, mb, due)
+    except MailboxError as e:
+        for item in due:
+            ctx.store.set_reply_state(item.id, ReplyState.QUEUED, error=f"Sent folder not searched: {e}",
+                                      queue=item.queue)
+        raise
 
 
 def round_robin(items: Sequence[OutboxItem]) -> list[OutboxItem]:
@@ -123,22 +139,17 @@ def _queued(store: Store) -> list[OutboxItem]:
     return [*store.outbox([ReplyState.QUEUED]), *store.notices([ReplyState.QUEUED])]
 
 
-def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, item: OutboxItem, now: datetime) -> bool:
-    try:
-        found = already_sent(ctx, mb, item)
-    except MailboxError as e:
-        ctx.store.set_reply_state(item.id, ReplyState.QUEUED, error=f"Sent folder not searched: {e}",
-                                  queue=item.queue)
-        raise  # the step fails (status, alert after an hour); this and the other replies wait, queued
-    if found:
+def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, copies: SentCopies, item: OutboxItem,
+              now: datetime) -> bool:
+    keys = keys_of(item)
+    if copies.holds(keys):
         ctx.store.set_reply_state(item.id, ReplyState.SENT, queue=item.queue)
         log.warning("reply %s to %s is already in %s: stamped sent, not sent again", item.reply_message_id,
                     item.to_addr, ctx.cfg.mailbox.sent_folder)
         return True
     ctx.store.set_reply_state(item.id, ReplyState.SENDING, queue=item.queue)
-    msg = email.message_from_bytes(item.rfc822, policy=email.policy.SMTP)
     try:
-        mailer.send(msg)  # type: ignore[arg-type]
+        mailer.send_bytes(item.rfc822)
     except SendError as e:
         if e.unknown:
             ctx.store.set_reply_state(item.id, ReplyState.UNKNOWN, error=str(e), count_attempt=True,
@@ -152,6 +163,7 @@ def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, item: OutboxItem, n
                                       queue=item.queue)
             log.error("reply %s to %s refused for good: %s", item.reply_message_id, item.to_addr, e)
         return False
+    copies.add(keys)  # gone out: a later reply of this stage with the same keys is not sent again
     failpoint("after_smtp_send")
     no_copy = _keep_sent_copy(ctx, mb, item.rfc822)
     failpoint("after_sent_copy")
