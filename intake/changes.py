@@ -24,9 +24,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from email.utils import parseaddr
 
 from intake.config import Config
-from intake.mailer import build_reply, message_id_for, sender_domain
+from intake.mailer import message_id_for, reply_bytes, sender_domain
 from intake.merge import build_ledger
 from intake.models import Decision, Ledger, Outcome, Project, ReplyKind, StatusChange, StoredMessage
 from intake.store import NewNotice, Store
@@ -180,12 +181,12 @@ def district_notice(
     """A rendered notice to ``district`` as a message ready to queue: addressed by ``district_address``, its
     Message-ID fixed by ``key`` (the same notice is never two different mails)."""
     domain = sender_domain(cfg.smtp.sender)
-    msg, reply_id = build_reply(
-        sender=cfg.smtp.sender, to=district_address(cfg, district, messages), subject=rendered.subject,
-        text=rendered.text, html=rendered.html, in_reply_to=None, kind=kind.value,
-        message_id=message_id_for(key, domain), date=now,
+    to = district_address(cfg, district, messages)
+    raw, reply_id = reply_bytes(
+        sender=cfg.smtp.sender, to=to, subject=rendered.subject, text=rendered.text, html=rendered.html,
+        in_reply_to=None, kind=kind.value, message_id=message_id_for(key, domain), date=now,
     )
-    return NewNotice(key, kind, district, msg["To"].addresses[0].addr_spec, reply_id, msg.as_bytes())
+    return NewNotice(key, kind, district, parseaddr(to)[1], reply_id, raw)
 
 
 def district_address(cfg: Config, district: str, messages: Sequence[StoredMessage]) -> str:

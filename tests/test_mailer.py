@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import email
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.header import decode_header, make_header
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
 
 import pytest
 from servers import SmtpServer, TlsCert
 
 from intake.errors import SendError
-from intake.mailer import Mailer, build_reply, message_id_for
+from intake.mailer import Mailer, build_reply, message_id_for, reply_bytes
 
 CST = timezone(timedelta(hours=8))
 SENDER = "徐州市知识产权局 <xzip2019@163.com>"
@@ -124,6 +127,75 @@ def test_reply_rejects_unknown_kind() -> None:
     """Only receipts and late notices exist."""
     with pytest.raises(ValueError):
         reply(kind="digest")
+
+
+def reference_reply(*, sender: str, to: str, subject: str, text: str, html: str, in_reply_to: str | None,
+                    kind: str, message_id: str, date: datetime) -> bytes:
+    """The reply as ``EmailMessage`` with ``policy.default`` writes it (how ``build_reply`` made it before it
+    wrote the bytes itself): what the fast writer must mean, header by header and body by body."""
+    msg = EmailMessage()
+    msg["From"] = Address(display_name=parseaddr(sender)[0], addr_spec=parseaddr(sender)[1])
+    msg["To"] = Address(display_name=parseaddr(to)[0], addr_spec=parseaddr(to)[1])
+    msg["Subject"] = re.sub(r"\s*[\r\n]+\s*", " ", subject).strip()
+    msg["Date"] = format_datetime(date.astimezone(CST))
+    msg["Message-ID"] = message_id
+    if in_reply_to:
+        original = in_reply_to.strip() if in_reply_to.strip().startswith("<") else f"<{in_reply_to.strip()}>"
+        msg["In-Reply-To"] = original
+        msg["References"] = original
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Intake-Outcome"] = kind
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    return msg.as_bytes()
+
+
+@pytest.mark.parametrize("values", [
+    {},
+    {"subject": "回执：" + "云龙区申报材料（第二批）" * 12, "to": "云龙区知识产权局 <yunlong-ip@example.cn>"},
+    {"subject": "Re: " + "a plain ASCII subject that is longer than one line " * 3, "in_reply_to": "bare@example.cn"},
+    {"sender": '"Xuzhou, IP Bureau" <xzip2019@163.com>', "to": "Yunlong Office <yunlong-ip@example.cn>"},
+    {"sender": "徐州市知识产权局" * 8 + " <xzip2019@163.com>", "in_reply_to": "<原件@example.cn>"},
+    {"in_reply_to": "<" + "x" * 120 + "@example.cn>", "text": "", "html": "\r\n\r\n"},
+    {"in_reply_to": None, "kind": "late", "text": "a\r\nb\rc\n\n" + "长" * 500, "subject": "  "},
+    {"subject": "回执 =?utf-8?q?not-an-encoded-word?= \t tabs\r\n and lines"},
+    {"subject": "Re:" + "a,b;c(d)\"e\" f " * 12, "to": '"Yun, Long" <yunlong-ip@example.cn>'},
+])
+def test_written_reply_means_what_email_message_wrote(values: dict) -> None:
+    """The reply written directly parses, header by header and body by body, to exactly what the same reply
+    built with ``EmailMessage`` and ``policy.default`` parses to: Chinese and long subjects and names, bare and
+    Chinese and long originals, empty and CR/LF bodies. It is ASCII and no line is over 78 characters but
+    a long unbreakable Message-ID."""
+    args = {"sender": SENDER, "to": "yunlong-ip@example.cn", "subject": "回执：云龙区申报材料", "text": TEXT,
+            "html": HTML, "in_reply_to": "<orig-1@example.cn>", "kind": "receipt"} | values
+    fixed = {"message_id": "<r1@163.com>", "date": datetime(2024, 11, 5, 10, 30, tzinfo=CST)}
+    written, message_id = reply_bytes(**args, **fixed)
+    got = email.message_from_bytes(written, policy=policy.default)
+    want = email.message_from_bytes(reference_reply(**args, **fixed), policy=policy.default)
+    assert message_id == "<r1@163.com>" and written.isascii()
+
+    def fields(msg: EmailMessage) -> list[tuple[str, str]]:  # the boundary is random; names read below
+        return [(k, "multipart/alternative" if k == "Content-Type" else str(v)) for k, v in msg.items()
+                if k not in ("From", "To", "Subject")]
+
+    assert fields(got) == fields(want)
+    assert got["Subject"] == re.sub(r"\s*[\r\n]+\s*", " ", args["subject"]).strip()
+    for name in ("From", "To"):  # RFC 2047 joins adjacent encoded words (policy.default's parser adds spaces)
+        assert str(make_header(decode_header(email.message_from_bytes(written)[name]))) == \
+            str(make_header(decode_header(email.message_from_bytes(reference_reply(**args, **fixed))[name])))
+        assert got[name].addresses[0].addr_spec == want[name].addresses[0].addr_spec
+    assert got.get_content_type() == "multipart/alternative" and bodies(got) == bodies(want)
+    assert [p.get_payload() for p in got.iter_parts()] == [p.get_payload() for p in want.iter_parts()]
+    assert not got.defects and all(not p.defects for p in got.iter_parts())
+    assert all(len(line) <= 78 for line in written.split(b"\n") if b"x" * 100 not in line)
+
+
+def test_written_reply_refuses_header_injection() -> None:
+    """An original Message-ID holding a line break is refused (it would start a new header), as before."""
+    with pytest.raises(ValueError):
+        reply_bytes(sender=SENDER, to="a@example.cn", subject="回执", text="t", html="h",
+                    in_reply_to="<a@x>\r\nBcc: victim@example.cn", kind="receipt")
 
 
 # -- Mailer ------------------------------------------------------------------

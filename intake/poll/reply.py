@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from intake.config import Config
-from intake.mailer import build_reply, sender_domain
+from intake.mailer import reply_bytes, sender_domain
 from intake.merge import LedgerBuilder, district_view, unmatched_for
 from intake.models import FinalResult, Outcome, ReplyKind, Status, StatusChange, StoredMessage
 from intake.poll.context import PollContext
@@ -70,11 +70,11 @@ def compose_reply(
     unmatched = [u.filename for u in unmatched_for(ledger, message.district or "", message.uid)]
     rendered = render_reply(kind, message, projects, unmatched, **cfg.letter(now))
     domain = sender_domain(cfg.smtp.sender)
-    msg, reply_id = build_reply(
+    raw, reply_id = reply_bytes(
         sender=cfg.smtp.sender, to=message.sender, subject=rendered.subject, text=rendered.text,
         html=rendered.html, in_reply_to=message.message_id, kind=kind.value, domain=domain, date=now,
     )
-    return message.sender, reply_id, msg.as_bytes()
+    return message.sender, reply_id, raw
 
 
 def check_templates(cfg: Config) -> None:
