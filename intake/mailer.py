@@ -21,6 +21,7 @@ import re
 import smtplib
 import ssl
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.charset import BASE64, Charset
@@ -43,6 +44,7 @@ CST = timezone(timedelta(hours=8))  # the Date header of a reply reads in Beijin
 MAX_LINE = 78  # header lines are folded to this length, as policy.default folds them
 _UTF8 = Charset("utf-8")
 _UTF8.header_encoding = BASE64  # encoded words as policy.default writes them (=?utf-8?b?...?=)
+NOOP_AFTER_IDLE = 10.0  # seconds: a connection idle longer is checked with NOOP before the next send
 _CRLF = re.compile(rb"\r\n|\n|\r(?!\n)")  # every line end, as smtplib makes them CRLF in text
 
 
@@ -209,6 +211,7 @@ class Mailer:
         self.ssl_context = ssl_context
         self.envelope_from = parseaddr(config.sender)[1] or config.user
         self._smtp: smtplib.SMTP | None = None
+        self._used_at = 0.0  # time.monotonic() of the last exchange known to have worked
 
     def __enter__(self) -> Mailer:
         self.connect()
@@ -230,6 +233,7 @@ class Mailer:
             self._smtp = self._open()
         except (smtplib.SMTPException, OSError) as e:
             raise _send_error(f"cannot connect to SMTP {self.where}", e) from e
+        self._used_at = time.monotonic()
         log.debug("SMTP connected to %s as %s", self.where, self.config.user or "(no login)")
 
     def send(self, msg: EmailMessage) -> None:
@@ -253,12 +257,34 @@ class Mailer:
                        lambda smtp: smtp.sendmail(self.envelope_from, recipients, data))
 
     def _transact(self, message_id: str, to: str, send: Callable[[smtplib.SMTP], dict]) -> None:
-        smtp = self._live()
+        smtp, checked = self._live()
+        try:
+            refused = self._attempt(smtp, send, message_id, stale_possible=not checked)
+        except _Stale:
+            # The connection, used moments ago and not checked, was gone before the message began: nothing
+            # reached the server, so a new connection takes the message, once.
+            log.info("SMTP %s dropped the connection; reconnecting", self.where)
+            self.connect()
+            assert self._smtp is not None
+            refused = self._attempt(self._smtp, send, message_id, stale_possible=False)
+        if refused:
+            addr, (code, text) = next(iter(refused.items()))
+            raise SendError(f"SMTP {self.where} refused recipient {addr}: {code} {_text(text)}",
+                            temporary=_temporary(code), code=code)
+        self._used_at = time.monotonic()
+        log.info("sent %s to %s", message_id, to)
+
+    def _attempt(self, smtp: smtplib.SMTP, send: Callable[[smtplib.SMTP], dict], message_id: str, *,
+                 stale_possible: bool) -> dict:
+        """One SMTP transaction; ``_Stale`` when ``stale_possible`` and the connection turned out closed
+        before DATA (what a NOOP would have shown), else a ``SendError`` saying what is known."""
         stage = _DataStage(smtp)
         try:
-            refused = send(smtp)
+            return send(smtp)
         except (smtplib.SMTPException, OSError) as e:
             self._drop()  # a session after a failed transaction is not worth trusting
+            if stale_possible and not stage.entered and _closed(e):
+                raise _Stale from e
             error = _send_error(f"SMTP {self.where} did not take {message_id}", e)
             # Lost (timeout, dropped connection) once DATA began, without an answer: the server may have
             # taken the message. Only the Sent folder can tell (intake.poll.resolve); never resend blindly.
@@ -266,11 +292,6 @@ class Mailer:
             raise error from e
         finally:
             stage.release()
-        if refused:
-            addr, (code, text) = next(iter(refused.items()))
-            raise SendError(f"SMTP {self.where} refused recipient {addr}: {code} {_text(text)}",
-                            temporary=_temporary(code), code=code)
-        log.info("sent %s to %s", message_id, to)
 
     def close(self) -> None:
         """QUIT politely if still connected; never raises."""
@@ -301,23 +322,40 @@ class Mailer:
             raise
         return smtp
 
-    def _live(self) -> smtplib.SMTP:
-        """The open connection, reopened if the server closed it while we were idle."""
+    def _live(self) -> tuple[smtplib.SMTP, bool]:
+        """The open connection and whether it was just checked: used within the last ``NOOP_AFTER_IDLE``
+        seconds it is taken as it is (a reply each costs no NOOP round trip; one found closed is reopened
+        by ``_transact``), else asked with NOOP and reopened if the server closed it while we were idle."""
         if self._smtp is not None:
+            if time.monotonic() - self._used_at < NOOP_AFTER_IDLE:
+                return self._smtp, False
             try:
                 if self._smtp.noop()[0] == 250:
-                    return self._smtp
+                    self._used_at = time.monotonic()
+                    return self._smtp, True
             except (smtplib.SMTPException, OSError):
                 pass
             log.info("SMTP %s dropped the connection; reconnecting", self.where)
         self.connect()
         assert self._smtp is not None
-        return self._smtp
+        return self._smtp, True
 
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
             smtp.close()
+
+
+class _Stale(Exception):
+    """An unchecked connection found closed before the message began (``Mailer._attempt``)."""
+
+
+def _closed(e: BaseException) -> bool:
+    """Whether ``e`` says the connection was closed (not that the server refused something): dropped,
+    reset, or a ``421`` closing the session."""
+    if isinstance(e, smtplib.SMTPResponseException):
+        return e.smtp_code == 421
+    return isinstance(e, smtplib.SMTPServerDisconnected | ConnectionError)
 
 
 class _DataStage:

@@ -652,6 +652,7 @@ class SmtpServer:
     port: int = field(default_factory=free_port)
     messages: list[Captured] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
+    noops: int = 0  # NOOP commands answered
     _failures: list[_Failure] = field(default_factory=list)
     _controller: Controller | None = None
     _data_delays: list[list[float]] = field(default_factory=list)  # [seconds, remaining]
@@ -733,6 +734,10 @@ class _Handler:
             return reply
         envelope.mail_from = address
         envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_NOOP(self, server: Any, session: Any, envelope: Any, arg: str) -> str:
+        self.server.noops += 1
         return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list) -> str:

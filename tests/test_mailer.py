@@ -16,6 +16,7 @@ from email.utils import format_datetime, parseaddr
 import pytest
 from servers import SmtpServer, TlsCert
 
+import intake.mailer as mailer_module
 from intake.errors import SendError
 from intake.mailer import Mailer, build_reply, message_id_for, reply_bytes
 
@@ -331,6 +332,34 @@ def test_reconnects_after_server_restart(smtp_server: SmtpServer) -> None:
         smtp_server.start()
         mailer.send(reply())
     assert len(smtp_server.messages) == 2
+
+
+def test_back_to_back_sends_cost_no_noop_an_idle_connection_is_checked(smtp_server: SmtpServer,
+                                                                        monkeypatch) -> None:
+    """Replies sent one after another reuse the connection without a NOOP round trip each; after
+    ``NOOP_AFTER_IDLE`` seconds without use the connection is checked with NOOP before the next send."""
+    with Mailer(smtp_server.smtp_config()) as mailer:
+        for i in range(3):
+            mailer.send_bytes(reply(message_id=f"<b{i}@163.com>").as_bytes())
+        assert smtp_server.noops == 0
+        monkeypatch.setattr(mailer_module, "NOOP_AFTER_IDLE", 0.0)
+        mailer.send_bytes(reply(message_id="<idle@163.com>").as_bytes())
+        assert smtp_server.noops == 1
+    assert len(smtp_server.messages) == 4
+
+
+def test_a_421_before_the_message_on_a_reused_connection_reconnects_once(smtp_server: SmtpServer) -> None:
+    """A reused, unchecked connection the server closes at MAIL FROM (``421``) is reopened and the reply goes
+    out on the new one, once; a second ``421`` on the new connection is a temporary failure."""
+    with Mailer(smtp_server.smtp_config()) as mailer:
+        mailer.send_bytes(reply(message_id="<first@163.com>").as_bytes())
+        smtp_server.fail_next("421 4.4.2 closing idle connection", stage="MAIL")
+        mailer.send_bytes(reply(message_id="<second@163.com>").as_bytes())
+        smtp_server.fail_next("421 4.4.2 too busy", count=2, stage="MAIL")
+        with pytest.raises(SendError) as failed:
+            mailer.send_bytes(reply(message_id="<third@163.com>").as_bytes())
+    assert failed.value.temporary and not failed.value.unknown
+    assert [str(m.message["Message-ID"]) for m in smtp_server.messages] == ["<first@163.com>", "<second@163.com>"]
 
 
 def test_starttls_with_login(make_smtp_server: Callable[..., SmtpServer], tls_cert: TlsCert) -> None:
