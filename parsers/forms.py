@@ -1,4 +1,4 @@
-"""Application forms (申报书, spec section 4) from PDF (pdfplumber) and .docx (python-docx) bytes.
+"""Application forms (申报书, spec section 4) from PDF (PDFium + pdfplumber) and .docx (python-docx) bytes.
 
 A document becomes a stream of items in reading order: text lines, and table
 rows as lists of cells. Labels are matched after folding spaces, full-width
@@ -26,7 +26,7 @@ line all read the same; one line may hold several ``label：value`` pairs.
 
 Resource limits: input size, pages read, characters per page, text fed, a
 time budget checked between pages, and for .docx the zip's member count and
-uncompressed size (checked before python-docx inflates anything). pdfminer
+uncompressed size (checked before python-docx inflates anything). PDFium
 inflates a content stream in one piece; the input cap bounds it but a crafted
 compression bomb inside a small PDF is not detected here.
 """

@@ -15,7 +15,7 @@ fills the corners of its box and the space inside, a red square frame has ink in
 Pages are looked at until a seal is found (``MAX_PAGES`` at most). A page whose objects can paint no
 colour (black print only: no image, shading, pattern, Type3 font or annotation, every text and path
 grey) is not rendered: its pixels would all be grey, never red. Needs numpy and pypdfium2 (in
-the base install through pandas and pdfplumber); without them ``detect`` answers ``None``.
+the base install: pypdfium2 reads every PDF form); without them ``detect`` answers ``None``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def detect(data: bytes, sniffed: str, pdf: Any = None) -> bool | None:
     try:
         pages = _pdf_pages(data, pdf) if sniffed == "pdf" else [_image(data)]
         return any(page_has_seal(rgb) for rgb in pages)
-    except Exception:  # noqa: BLE001 - a file pdfplumber read but the renderer cannot: not checked
+    except Exception:  # noqa: BLE001 - a file the form reader read but the renderer cannot: not checked
         return None
 
 
