@@ -162,3 +162,26 @@ def test_a_file_pdfium_cannot_open_is_still_a_clear_error():
     with pytest.raises(ParseError) as e:
         parse_form(b"%PDF-1.7\n" + b"\x00garbage" * 100 + b"\n%%EOF\n", "坏.pdf", "pdf")
     assert "PDF 文件已损坏" in e.value.reason
+
+
+def test_slanted_characters_are_left_to_pdfplumber():
+    """Characters drawn slanted (a skewed text matrix, as an office suite draws Chinese italics) are not
+    upright: the page goes to pdfplumber, whose items the form reader then gives."""
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    c.setFont(_font(), 12)
+    c.drawString(60, 800, "2024年徐州市知识产权计划项目申报书")
+    c.transform(1, 0, 0.3, 1, 0, 0)
+    c.drawString(60, 760, "项目名称：斜体项目")
+    c.showPage()
+    c.save()
+    data = buf.getvalue()
+    doc = pdfium_pages.Document(data)
+    try:
+        with pytest.raises(pdfium_pages.Unsupported):
+            pdfium_pages.sheet(doc.page(0), 60_000)
+        ours = _page_items(doc.page(0), data, 0, "斜体.pdf")
+    finally:
+        doc.close()
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        assert ours == _items(pdf.pages[0])
