@@ -19,7 +19,7 @@ children (sampled from /proc every 0.1 s), as a share of the cores; the peak
 RSS of the worker, of one parser child and of the whole tree; the floor and
 the ratio. ``--profile DIR`` keeps each poll's cProfile data.
 
-    sudo .venv/bin/python benchmarks/bench_backlog.py [--messages 300] [--compare 100] [--no-floor]
+    sudo .venv/bin/python benchmarks/bench_backlog.py [--messages 300] [--compare 100] [--no-floor] [--font ttf]
 """
 
 from __future__ import annotations
@@ -53,14 +53,16 @@ from samples.tables import summary_table_xlsx  # noqa: E402
 DISTRICTS = list(SENDERS)
 
 
-def backlog(n: int) -> tuple[list, list[bytes], list[bytes]]:
-    """``n`` messages, each a summary table of one project and its ten-page form; also the files alone."""
+def backlog(n: int, font: str = "cid") -> tuple[list, list[bytes], list[bytes]]:
+    """``n`` messages, each a summary table of one project and its ten-page form; also the files alone.
+    ``font``: ``cid`` (reportlab's built-in STSong-Light, not embedded: every reader maps it to a system font)
+    or ``ttf`` (WenQuanYi Micro Hei embedded as a subset, as Word and WPS export)."""
     mail, tables, forms = [], [], []
     for i in range(n):
         district = DISTRICTS[i % len(DISTRICTS)]
         p = sample_project(i, district=district)
         table = summary_table_xlsx(district, [p.row])
-        form = form_pdf(p.form, project_type=p.row["项目类别"], pages=10)
+        form = form_pdf(p.form, project_type=p.row["项目类别"], pages=10, font=font)
         tables.append(table)
         forms.append(form)
         when = on_time(1 + i % 7, 8 + i % 12, i % 60)
@@ -197,6 +199,8 @@ def main() -> int:
     ap.add_argument("--compare", type=int, default=100, help="a smaller backlog, for memory growth (0: skip)")
     ap.add_argument("--profile", type=Path, help="write each poll's cProfile data into this directory")
     ap.add_argument("--no-floor", action="store_true", help="skip the floor (while iterating)")
+    ap.add_argument("--font", choices=("cid", "ttf"), default="cid",
+                    help="the forms' font: cid (built-in, not embedded; the default) or ttf (embedded subset)")
     args = ap.parse_args()
     binary = find_dovecot()
     if binary is None or os.geteuid() != 0:
@@ -207,7 +211,7 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for n in [x for x in (args.compare, args.messages) if x]:
-                mail, tables, forms = backlog(n)
+                mail, tables, forms = backlog(n, args.font)
                 run = pipeline(dovecot, smtp, Path(tmp), mail, f"backlog{n}", args.profile)
                 t_floor, c_floor = (float("nan"),) * 2 if args.no_floor else floor(tables, forms)
                 results[n] = (run.seconds, t_floor)

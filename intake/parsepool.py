@@ -72,10 +72,10 @@ RETIRE_AT = 0.75  # a child whose address space reached this share of its limit 
 UNREADABLE = "UNREADABLE_FILE"
 RESOURCE_REASON = "文件过大或结构异常，无法在限定资源内读取，请检查文件后重新发送"
 TIMEOUT_REASON = "文件结构异常，读取超时，无法在限定时间内读取，请检查文件后重新发送"
-# Imported once by the fork server, shared by every child: a child then starts in milliseconds. pypdfium2 (the seal
-# check renders with it) costs 0.1 s to import; OCR's native libraries are not preloaded (see parsers.ocr).
-PRELOAD = ["parsers.documents", "parsers.forms", "parsers.mail", "parsers.spreadsheet", "parsers.seal", "pdfplumber",
-           "openpyxl", "docx", "xlrd", "pypdfium2", "intake.parsewarm"]
+# Imported once by the fork server, shared by every child: a child then starts in milliseconds. pypdfium2 (PDF pages for
+# the form reader and the seal check) costs 0.1 s to import; OCR's native libraries are not preloaded (parsers.ocr).
+PRELOAD = ["parsers.documents", "parsers.forms", "parsers.mail", "parsers.spreadsheet", "parsers.seal",
+           "parsers.pdfium_pages", "pdfplumber", "openpyxl", "docx", "xlrd", "pypdfium2", "intake.parsewarm"]
 
 Item = tuple[bytes, str, str]  # (data, filename, sniffed)
 Reader = Callable[[bytes, str, str], dict[str, Any]]

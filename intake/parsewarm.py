@@ -2,7 +2,7 @@
 
 pdfminer loads the character maps of Chinese PDF fonts on first use (~0.25 s); loaded here, every
 parser child forked from the server starts with them, shared copy-on-write, instead of loading
-them again for its first form.
+them again for the first page it reads with pdfplumber (a rotated page; the rest go through PDFium).
 """
 
 from __future__ import annotations

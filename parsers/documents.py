@@ -25,6 +25,8 @@ Where the bytes cannot tell, the file name does, and only there:
 
 from __future__ import annotations
 
+from typing import Any
+
 from parsers.programs import AGREEMENT, OUR_PROGRAM, PLEDGE, SUMMARY, attachment_named, named_program, year_in_name
 from parsers.types import (
     ApplicationForm,
@@ -56,28 +58,41 @@ def parse_document(data: bytes, filename: str, sniffed: str, program: str = OUR_
     """Parse one attachment by its sniffed type; ``None`` when it is no document this intake knows.
 
     A form or stamped table (PDF or image), read or scanned, is also checked for a red seal
-    (``parsers.seal``): ``seal`` on the document, or on the ``ScannedFormError`` of a scan."""
+    (``parsers.seal``): ``seal`` on the document, or on the ``ScannedFormError`` of a scan. A PDF is opened
+    once (``parsers.pdfium_pages``) for the form reader and the seal check."""
+    pdf = _open_pdf(data) if sniffed == "pdf" else None
     try:
-        doc = _parse(data, filename, sniffed, program)
-    except ScannedFormError as e:
-        e.seal = _seal(data, sniffed)
-        raise
-    if isinstance(doc, ApplicationForm | OtherDocument) and doc.kind in SEALED:
-        doc.seal = _seal(data, sniffed)
-    return doc
+        try:
+            doc = _parse(data, filename, sniffed, program, pdf)
+        except ScannedFormError as e:
+            e.seal = _seal(data, sniffed, pdf)
+            raise
+        if isinstance(doc, ApplicationForm | OtherDocument) and doc.kind in SEALED:
+            doc.seal = _seal(data, sniffed, pdf)
+        return doc
+    finally:
+        if pdf is not None:
+            pdf.close()
 
 
-def _seal(data: bytes, sniffed: str) -> bool | None:
+def _open_pdf(data: bytes) -> Any:
+    """The PDF opened by PDFium, ``None`` when it cannot be (the form reader then says why)."""
+    from parsers.pdfium_pages import open_document
+
+    return open_document(data)
+
+
+def _seal(data: bytes, sniffed: str, pdf: Any = None) -> bool | None:
     """Whether a red seal shows (information for staff); ``None``: not checked (a Word file, or no
     numpy)."""
     if sniffed not in PICTURES:
         return None
     from parsers import seal
 
-    return seal.detect(data, sniffed)
+    return seal.detect(data, sniffed, pdf)
 
 
-def _parse(data: bytes, filename: str, sniffed: str, program: str) -> ParsedDocument:
+def _parse(data: bytes, filename: str, sniffed: str, program: str, pdf: Any = None) -> ParsedDocument:
     # Imported here: pdfplumber and openpyxl cost a second at start-up that
     # ``intake status`` and ``intake check`` should not pay.
     if sniffed in SPREADSHEETS:
@@ -90,7 +105,7 @@ def _parse(data: bytes, filename: str, sniffed: str, program: str) -> ParsedDocu
         from parsers.forms import parse_form
 
         try:
-            return _form_of(parse_form(data, filename, sniffed), program)
+            return _form_of(parse_form(data, filename, sniffed, pdf), program)
         except ScannedFormError:
             named = _scan_by_name(filename, program)
             if named is None:

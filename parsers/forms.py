@@ -1,4 +1,4 @@
-"""Application forms (申报书, spec section 4) from PDF (pdfplumber) and .docx (python-docx) bytes.
+"""Application forms (申报书, spec section 4) from PDF (PDFium + pdfplumber) and .docx (python-docx) bytes.
 
 A document becomes a stream of items in reading order: text lines, and table
 rows as lists of cells. Labels are matched after folding spaces, full-width
@@ -26,14 +26,13 @@ line all read the same; one line may hold several ``label：value`` pairs.
 
 Resource limits: input size, pages read, characters per page, text fed, a
 time budget checked between pages, and for .docx the zip's member count and
-uncompressed size (checked before python-docx inflates anything). pdfminer
+uncompressed size (checked before python-docx inflates anything). PDFium
 inflates a content stream in one piece; the input cap bounds it but a crafted
 compression bomb inside a small PDF is not detected here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 import time
@@ -113,17 +112,18 @@ _CJK_BREAK = re.compile(rf"(?<=[{_CJK}])\s*\n\s*(?=[{_CJK}])")
 Item = str | Sequence[str | None]  # a text line, or a table row's cells
 
 
-def parse_form(data: bytes, filename: str, sniffed: str) -> ApplicationForm | OtherDocument | None:
+def parse_form(data: bytes, filename: str, sniffed: str, pdf: Any = None) -> ApplicationForm | OtherDocument | None:
     """The form's fields, ``None`` when the document is readable but no application form.
 
     A document whose first page is headed 合作协议 / 信用承诺书, or whose title says 汇总表, is
     that document (``OtherDocument``). Once a form's fields are complete, the remaining pages are
     only looked at for the headings of attached documents (a 合作协议 or 信用承诺书 bound in).
+    ``pdf``: the file already opened (``pdfium_pages.Document``), shared with the seal check.
     """
     if len(data) > MAX_BYTES:
         raise ParseError(filename, f"文件过大（超过 {MAX_BYTES // 1024 // 1024} MB），无法读取")
     reader = _Reader(any_line_heads=sniffed == "docx")
-    pages = _docx_pages(data, filename) if sniffed == "docx" else _pdf_pages(data, filename, reader.complete)
+    pages = _docx_pages(data, filename) if sniffed == "docx" else _pdf_pages(data, filename, reader.complete, pdf)
     pages_read = 0
     try:
         for items in pages:
@@ -474,32 +474,33 @@ def _value(field: str, text: str) -> Any:
 # -- PDF pages ------------------------------------------------------------------------------------
 
 
-def _pdf_pages(data: bytes, filename: str, light: Callable[[], bool] = lambda: False) -> Iterator[list[Item]]:
+def _pdf_pages(
+    data: bytes, filename: str, light: Callable[[], bool] = lambda: False, shared: Any = None
+) -> Iterator[list[Item]]:
     """Each page's items; a scan or an empty document raises once the first pages had no text.
 
-    While ``light()`` is true a page gives only its top text lines (a heading), without tables.
+    While ``light()`` is true a page gives only its top text lines (a heading), without tables. Pages are
+    read through PDFium (``parsers.pdfium_pages``); a page it does not read as pdfplumber would (rotated,
+    text not upright) is read by pdfplumber.
     """
-    import pdfplumber
+    from parsers.pdfium_pages import Document
 
     if b"%%EOF" not in data[-4096:]:  # Acrobat wants it in the last 1 KB; a cut-off mail part lacks it
         raise ParseError(filename, "PDF 文件不完整（可能在传输中被截断），请重新发送完整的文件")
     started = time.monotonic()
     try:
-        pdf = pdfplumber.open(io.BytesIO(data))
+        pdf = shared if shared is not None else Document(data)
     except Exception as e:
         raise _pdf_error(filename, data, e) from e
     try:
-        pages = pdf.pages
-        if not pages:
+        if not len(pdf):
             raise ParseError(filename, "PDF 文件没有页面，可能已损坏")
         text_seen = images_seen = False
-        for number, page in enumerate(pages[:MAX_PAGES]):
+        for number in range(min(len(pdf), MAX_PAGES)):
             if time.monotonic() - started > TIME_BUDGET:
                 raise ParseError(filename, "PDF 文件结构异常，读取超时，请重新导出后发送")
-            try:
-                items, images = _head_items(page) if light() else _page_items(page, filename)
-            finally:
-                page.close()
+            page = pdf.page(number)
+            items, images = _head_items(page) if light() else _page_items(page, data, number, filename)
             text_seen, images_seen = text_seen or bool(items), images_seen or images
             if not text_seen and number + 1 >= SCAN_PAGES:
                 break
@@ -513,16 +514,38 @@ def _pdf_pages(data: bytes, filename: str, light: Callable[[], bool] = lambda: F
     except Exception as e:
         raise _pdf_error(filename, data, e) from e
     finally:
-        with contextlib.suppress(Exception):  # pdfplumber's close() loads the page list, which may be broken
+        if pdf is not shared:
             pdf.close()
 
 
-def _page_items(page: Any, filename: str) -> tuple[list[Item], bool]:
+def _page_items(page: Any, data: bytes, number: int, filename: str) -> tuple[list[Item], bool]:
     """A page's text lines and table rows in reading order, and whether it shows images."""
-    chars = page.chars
-    if len(chars) > MAX_PAGE_CHARS:
-        raise ParseError(filename, "PDF 页面内容异常（文字过多），无法读取")
-    if not chars:
+    from parsers import pdfium_pages
+
+    try:
+        sheet = pdfium_pages.sheet(page, MAX_PAGE_CHARS)
+    except pdfium_pages.TooManyChars:
+        raise ParseError(filename, "PDF 页面内容异常（文字过多），无法读取") from None
+    except pdfium_pages.Unsupported:
+        return _plumber_page_items(data, number, filename)
+    return _items(sheet)
+
+
+def _plumber_page_items(data: bytes, number: int, filename: str) -> tuple[list[Item], bool]:
+    """A page PDFium's reader leaves to pdfplumber (rotated, or text not upright)."""
+    import pdfplumber
+
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        page = pdf.pages[number]
+        if len(page.chars) > MAX_PAGE_CHARS:
+            raise ParseError(filename, "PDF 页面内容异常（文字过多），无法读取")
+        return _items(page)
+
+
+def _items(page: Any) -> tuple[list[Item], bool]:
+    """Text lines outside tables and table rows, by their top; (items, whether images show) — a pdfplumber
+    page or a ``pdfium_pages.Sheet``."""
+    if not page.chars:
         return [], bool(page.images)
     placed: list[tuple[float, int, Item]] = []
     tables = page.find_tables() if page.rects or page.lines else []
@@ -539,49 +562,15 @@ def _page_items(page: Any, filename: str) -> tuple[list[Item], bool]:
 
 
 def _head_items(page: Any) -> tuple[list[Item], bool]:
-    """The first text lines drawn on a page (where an attached document's heading stands).
+    """The first text lines drawn on a page (where an attached document's heading stands): the first
+    ``HEAD_CHARS`` characters PDFium finds, in lines by their baseline. A page PDFium cannot read has no
+    heading: the form's fields, read already, are not lost for it."""
+    from parsers import pdfium_pages
 
-    pdfplumber's ``page.chars`` lays out the whole page (about 0.1 s for a page of prose); here
-    pdfminer's interpreter stops after the first ``HEAD_CHARS`` characters it draws. A page that
-    breaks the interpreter has no heading: the form's fields, read already, are not lost for it.
-    """
-    from pdfminer.converter import PDFPageAggregator
-    from pdfminer.layout import LTChar
-    from pdfminer.pdfinterp import PDFPageInterpreter
-
-    class Enough(Exception):
-        pass
-
-    class Head(PDFPageAggregator):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.drawn: dict[int, int] = {}  # characters in each container (the page, a form XObject's figure)
-
-        def render_char(self, *args: Any, **kwargs: Any) -> float:
-            advance = super().render_char(*args, **kwargs)
-            # each call adds one LTChar to the current container: counted here, not re-counted per character
-            key = id(self.cur_item)
-            self.drawn[key] = self.drawn.get(key, 0) + 1
-            if self.drawn[key] >= HEAD_CHARS:
-                raise Enough
-            return advance
-
-    device = Head(page.pdf.rsrcmgr, laparams=None)
     try:
-        PDFPageInterpreter(page.pdf.rsrcmgr, device).process_page(page.page_obj)
-    except Enough:
-        pass
-    except Exception:  # noqa: BLE001 - pdfminer raises many types on a damaged page; see the docstring
+        return pdfium_pages.head_lines(page, HEAD_CHARS)[:HEAD_LINES], False
+    except Exception:  # noqa: BLE001 - see the docstring
         return [], False
-    chars = [o for o in device.cur_item if isinstance(o, LTChar)]
-    lines: list[list[Any]] = []
-    for ch in chars:  # drawing order; a new line where the baseline moves
-        if lines and abs(lines[-1][0].y0 - ch.y0) < max(ch.size, 1) / 2:
-            lines[-1].append(ch)
-        else:
-            lines.append([ch])
-    texts = ["".join(c.get_text() for c in sorted(line, key=lambda c: c.x0)).strip() for line in lines]
-    return [t for t in texts if t][:HEAD_LINES], False
 
 
 def _pdf_error(filename: str, data: bytes, e: Exception) -> ParseError:

@@ -15,7 +15,7 @@ fills the corners of its box and the space inside, a red square frame has ink in
 Pages are looked at until a seal is found (``MAX_PAGES`` at most). A page whose objects can paint no
 colour (black print only: no image, shading, pattern, Type3 font or annotation, every text and path
 grey) is not rendered: its pixels would all be grey, never red. Needs numpy and pypdfium2 (in
-the base install through pandas and pdfplumber); without them ``detect`` answers ``None``.
+the base install: pypdfium2 reads every PDF form); without them ``detect`` answers ``None``.
 """
 
 from __future__ import annotations
@@ -38,14 +38,15 @@ def available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("numpy", "pypdfium2", "PIL"))
 
 
-def detect(data: bytes, sniffed: str) -> bool | None:
-    """Whether a red seal shows on the document; ``None`` when it cannot be checked."""
+def detect(data: bytes, sniffed: str, pdf: Any = None) -> bool | None:
+    """Whether a red seal shows on the document; ``None`` when it cannot be checked. ``pdf``: the PDF
+    already opened (``pdfium_pages.Document``, its pages shared with the form reader)."""
     if not available():
         return None
     try:
-        pages = _pdf_pages(data) if sniffed == "pdf" else [_image(data)]
+        pages = _pdf_pages(data, pdf) if sniffed == "pdf" else [_image(data)]
         return any(page_has_seal(rgb) for rgb in pages)
-    except Exception:  # noqa: BLE001 - a file pdfplumber read but the renderer cannot: not checked
+    except Exception:  # noqa: BLE001 - a file the form reader read but the renderer cannot: not checked
         return None
 
 
@@ -131,24 +132,22 @@ def _is_seal(mask: Any, box: tuple[int, int, int, int], dpi: float) -> bool:
             and gap <= MAX_GAP)
 
 
-def _pdf_pages(data: bytes) -> Any:
+def _pdf_pages(data: bytes, shared: Any = None) -> Any:
     """Each page's image; a page that can show no colour at all (``_only_gray``) is not rendered (``None``)."""
-    import pypdfium2 as pdfium
+    from parsers.pdfium_pages import Document
 
-    pdf = pdfium.PdfDocument(data)
+    pdf = shared if shared is not None else Document(data)
     plain = not any(key in data for key in _COLOURED_KEYS)
     try:
         for i in range(min(len(pdf), MAX_PAGES)):
-            page = pdf[i]
-            try:
-                if plain and _only_gray(page):
-                    yield None
-                else:
-                    yield page.render(scale=DPI / 72, rev_byteorder=True).to_numpy()[..., :3]
-            finally:
-                page.close()
+            page = pdf.page(i)
+            if plain and _only_gray(page):
+                yield None
+            else:
+                yield page.render(scale=DPI / 72, rev_byteorder=True).to_numpy()[..., :3]
     finally:
-        pdf.close()
+        if pdf is not shared:
+            pdf.close()
 
 
 # Where pdfium cannot tell a colour from the page objects: a pattern or shading paints colours its

@@ -1,9 +1,10 @@
 """Application forms (申报书) as offices produce them: for the demo, the golden data and the tests.
 
 ``form_pdf(fields)`` writes a PDF with reportlab and the built-in CJK font
-``STSong-Light`` (no font file needed; pdfplumber reads its text back
-exactly, see ../shared/notes/REAL-SERVERS.md; a TTF such as WenQuanYi Micro
-Hei is used only when ``font="ttf"`` is asked for and installed). Layouts seen
+``STSong-Light`` (no font file needed, not embedded; pdfplumber and PDFium read
+its text back exactly, punctuation, digits and Latin included; a TTF such as
+WenQuanYi Micro Hei, embedded as a subset the way Word exports, is used only
+when ``font="ttf"`` is asked for and installed). Layouts seen
 in real forms:
 
 - ``lines``: ``label：value``, 联系人 and 联系电话 on one line;

@@ -19,6 +19,10 @@ fields of ``samples.projects.sample_project`` (same applicant and credit code as
 
 Every form has a 合作协议 page and a 信用承诺书 page after its last page (``form_pdf``'s default);
 the JSON lists them in ``attachments``.
+- ``office_table`` / ``office_lines``: ``docx_table.docx`` and ``docx_lines.docx`` exported to PDF by
+  LibreOffice Writer 7.4 (``soffice --headless --convert-to pdf``): embedded TrueType subsets and tables
+  ruled the way an office suite draws them. Not rewritten by this script (it needs Writer); their JSON
+  was checked against pdfplumber's own reading of the same pages.
 - ``docx_table`` / ``docx_lines`` / ``docx_upgrade_table``: Word files (table cells, with a merged
   first column naming the agency's section; ``label：value`` paragraphs).
 - ``scanned``: a PDF of images only → ``SCANNED_FORM``.

@@ -1,6 +1,6 @@
 """Real mail servers on 127.0.0.1 for the tests: Dovecot (IMAP), a 163-style ID proxy, aiosmtpd (SMTP).
 
-Facts these rely on are in ``../shared/notes/REAL-SERVERS.md``: Dovecot runs as a
+Facts these rely on, seen on the machines this runs on: Dovecot runs as a
 private instance with its own config, ports and ``base_dir``; its std streams go
 to a file (a pipe would hang the caller); mail is owned by the ``dovecot`` user.
 """
