@@ -1,13 +1,15 @@
-"""What the Sent-folder check before every send costs, and the lost data directory it protects against.
+"""What the Sent-folder check before sending costs, and the lost data directory it protects against.
 
 N district messages (no attachments) in a fresh Dovecot account are polled in-process with
-``smtp.max_replies_per_poll = N``: N receipts are sent, each looked up in the Sent folder first and copied
-there after. The data directory is then deleted and the mailbox polled again: the N messages are recorded
-again and every receipt is found in the Sent folder (by the original and X-Intake-Outcome), so none is sent.
+``smtp.max_replies_per_poll = N``: N receipts are sent, all looked up in the Sent folder first (one look for
+the stage) and each copied there after. The data directory is then deleted and the mailbox polled again: the
+N messages are recorded again and every receipt is found in the Sent folder (by the original and
+X-Intake-Outcome), so none is sent. ``--sent-size K`` first fills the Sent folder with K other replies (a
+163.com 已发送 of years): the look costs a server-side search, not a download of the folder.
 Printed: seconds per reply for the first poll's send step (check + SMTP + APPEND), per reply for the second
 poll's send step (the check alone), and the receipts the SMTP server took (must stay N).
 
-    sudo .venv/bin/python benchmarks/bench_sent_check.py [--messages 100]
+    sudo .venv/bin/python benchmarks/bench_sent_check.py [--messages 100] [--sent-size 5000]
 
 Needs root and dovecot-imapd (the test Dovecot stores mail as the dovecot user).
 """
@@ -59,7 +61,9 @@ def timed_send_step(cfg) -> float:  # type: ignore[no-untyped-def]
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=100)
-    n = parser.parse_args().messages
+    parser.add_argument("--sent-size", type=int, default=0, help="other replies in the Sent folder first")
+    args = parser.parse_args()
+    n = args.messages
     logging.basicConfig(level=logging.ERROR)
     binary = find_dovecot()
     if binary is None:
@@ -73,6 +77,12 @@ def main() -> int:
             dovecot.append_many(user, [(compose(sender=senders[i % len(senders)], subject=f"申报材料{i}",
                                                 body="见附件", message_id=f"<sc{i}@example.cn>",
                                                 arrival=on_time()), on_time()) for i in range(n)])
+            others = [(compose(sender="xzip2019@163.com", subject=f"回执{i}", body="已收到",
+                               message_id=f"<old{i}@163.com>", arrival=on_time(),
+                               headers=[("In-Reply-To", f"<old{i}@example.cn>"), ("X-Intake-Outcome", "receipt")]),
+                       on_time()) for i in range(args.sent_size)]
+            if others:
+                dovecot.append_many(user, others, folder="已发送")
             os.environ["BENCH_SC_PW"] = password
             cfg = make_config(Path(tmp) / "var", imap={"host": dovecot.host, "port": dovecot.port, "user": user,
                                                        "password_env": "BENCH_SC_PW"},
@@ -82,7 +92,8 @@ def main() -> int:
             shutil.rmtree(cfg.paths.data_dir)
             second = timed_send_step(cfg)
             receipts = sum(m.message["X-Intake-Outcome"] == "receipt" for m in smtp.messages)
-            print(f"{n} replies: send step {first:.2f} s ({first / n * 1000:.1f} ms a reply: Sent check, SMTP, "
+            print(f"{n} replies, {args.sent_size} other messages in the Sent folder:", end=" ")
+            print(f"send step {first:.2f} s ({first / n * 1000:.1f} ms a reply: Sent check, SMTP, "
                   f"APPEND); after the data directory was deleted {second:.2f} s ({second / n * 1000:.1f} ms a "
                   f"reply: the Sent check alone); receipts the SMTP server took: {receipts} (expected {n})")
             return 0 if receipts == n else 1
