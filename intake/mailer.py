@@ -1,7 +1,8 @@
 """Replies as messages, and the SMTP client that sends them (spec section 7).
 
-``build_reply`` makes the message a district receives; ``Mailer`` sends it over
-SSL, STARTTLS or plain SMTP per ``[smtp]``. Every failure becomes a
+``reply_bytes`` writes the message a district receives (``build_reply``: the same,
+parsed); ``Mailer`` sends it over SSL, STARTTLS or plain SMTP per ``[smtp]``, a
+queued reply as its stored bytes (``send_bytes``). Every failure becomes a
 ``SendError`` that says whether a retry may succeed: NetEase's ``451 DT:SPM``,
 ``451 MI:SFQ`` and ``421 HL:ICC`` and a server that cannot be reached are
 temporary; ``554 DT:SPM``, ``550`` and other 5xx answers are permanent. A
@@ -105,9 +106,9 @@ def reply_bytes(
         f'Content-Type: multipart/alternative;\n boundary="{boundary}"',
         "",
     ]
-    parts = [_text_part(boundary, subtype, body) for subtype, body in (("plain", text), ("html", html))]
-    return "\n".join(lines).encode("ascii") + b"\n" + b"".join(parts) + f"--{boundary}--\n".encode("ascii"), \
-        message_id
+    head = "\n".join(lines).encode("ascii") + b"\n"
+    parts = b"".join(_text_part(boundary, subtype, body) for subtype, body in (("plain", text), ("html", html)))
+    return head + parts + f"--{boundary}--\n".encode("ascii"), message_id
 
 
 def sender_domain(sender: str) -> str:

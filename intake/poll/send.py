@@ -13,9 +13,8 @@ with a growing delay (1, 2, 4 … minutes, at most two hours); a permanent refus
 staff (``intake status``, the digest, an alert); a connection lost after the message went out marks it
 ``unknown``, settled by the Sent folder at the next poll (``resolve``), never sent again blindly. A Sent
 folder that cannot be searched fails this step: the replies wait, queued (each with the reason), and new
-mail is recorded all the same. In a dry run nothing is
-sent: each reply that would go out is logged, and the throw-away store it was queued in is discarded after
-the poll.
+mail is recorded all the same. In a dry run nothing is sent: each reply that would go out is logged, and
+the throw-away store it was queued in is discarded after the poll.
 """
 
 from __future__ import annotations
