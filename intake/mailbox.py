@@ -38,8 +38,9 @@ CLIENT_ID = '("name" "xzip-intake" "version" "0.1" "vendor" "Xuzhou IP Bureau")'
 IMAP_ERRORS = (imaplib.IMAP4.error, ImapToolsError, OSError, ssl.SSLError, socket.timeout, EOFError)
 UIDS_PER_COMMAND = 500  # as ranges; Dovecot refuses a command line over 64 KiB ("Too long argument")
 OnMissing = Callable[[int, str], None]
-# Looking for replies in the Sent folder (``reply_headers``): keys per SEARCH command and its length, UIDs per
-# header FETCH and bytes of header fields read per message at most.
+# Looking for replies in the Sent folder (``reply_headers``): keys per SEARCH command and its length (RFC 7162
+# asks clients to keep command lines near 8192 octets), UIDs per header FETCH and bytes of header fields read
+# per message at most.
 SEARCH_KEYS_PER_COMMAND, SEARCH_COMMAND_BYTES = 50, 8 * 1024
 HEADERS_PER_FETCH, HEADER_FIELDS_BYTES = 200, 8 * 1024
 SENT_FIELDS = "(MESSAGE-ID IN-REPLY-TO X-INTAKE-OUTCOME)"
