@@ -558,6 +558,12 @@ class Store:
                  *((state.value, _iso(now_utc())) if failed else ()), outbox_id),
             )
 
+    def replace_reply_note(self, outbox_id: int, expected: str, note: str | None, queue: str = "outbox") -> None:
+        """Put ``note`` (``None``: no note) in place of the reply's note ``expected``, and only of that one."""
+        with self.transaction():
+            self.db.execute(f"UPDATE {_QUEUES[queue]} SET last_error = ? WHERE id = ? AND last_error = ?",
+                            (note, outbox_id, expected))
+
     def replies_sent_since(self, since: datetime) -> dict[str, int]:
         """Per recipient (lower case), the replies and notices sent since ``since`` plus those whose sending is
         under way or of unknown outcome (they may have arrived): what the daily limit per address counts."""

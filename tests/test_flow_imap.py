@@ -23,6 +23,7 @@ from support import SENDERS, config_toml, make_config, on_time
 from intake.compose import compose
 from intake.config import Config
 from intake.models import ReplyState
+from intake.poll.send import COPY_PENDING
 from intake.store import Store
 from intake.worker import Worker
 from samples.forms import form_pdf
@@ -148,20 +149,44 @@ def test_material_over_three_messages_then_late(imap_account, smtp_server, tmp_p
         (r["受理编号"], r["状态"]) for r in rows]
 
 
-def test_crash_between_send_and_stamp_sends_no_duplicate(imap_account, smtp_server, tmp_path: Path,
-                                                          three_projects):
-    """Killed after the SMTP send and the Sent copy, before the stamp: the restart finds the copy, sends nothing."""
+@pytest.mark.parametrize("crash_at", ["after_sent_stamp", "after_sent_copy"])
+def test_crash_after_the_server_took_the_reply_sends_no_duplicate(imap_account, smtp_server, tmp_path: Path,
+                                                                   three_projects, crash_at: str):
+    """Killed once the server took the reply and it was stamped sent, before its Sent copy was APPENDed (or
+    after, before the note of the pending copy was cleared): nothing is sent again, and the reply shows that
+    its copy never reached the Sent folder when the APPEND was cut off."""
     cfg = config_for(imap_account, smtp_server, tmp_path)
     deliver_one(imap_account, three_projects[0])
-    crash_poll(cfg, tmp_path, "after_sent_copy")
+    crash_poll(cfg, tmp_path, crash_at)
     assert len(smtp_server.messages) == 1
     with Store(cfg.paths.data_dir / "intake.db") as store:
-        assert store.reply_counts() == {ReplyState.SENDING: 1}
+        assert store.reply_counts() == {ReplyState.SENT: 1}
+        note = store.db.execute("SELECT last_error FROM outbox").fetchone()[0]
+    assert note == f"{COPY_PENDING} {cfg.mailbox.sent_folder}"
+    assert _sent_copies(imap_account, cfg) == (crash_at == "after_sent_copy")
 
     again = poll(cfg)
     assert again.sent == 0 and len(smtp_server.messages) == 1
     with Store(cfg.paths.data_dir / "intake.db") as store:
         assert store.reply_counts() == {ReplyState.SENT: 1}
+
+
+def test_a_sent_reply_whose_copy_was_kept_carries_no_note(imap_account, smtp_server, tmp_path: Path,
+                                                          three_projects):
+    """The note of a pending Sent copy is cleared once the APPEND worked."""
+    cfg = config_for(imap_account, smtp_server, tmp_path)
+    deliver_one(imap_account, three_projects[0])
+    assert poll(cfg).sent == 1
+    with Store(cfg.paths.data_dir / "intake.db") as store:
+        assert [tuple(r) for r in store.db.execute("SELECT state, last_error FROM outbox")] == [("sent", None)]
+    assert _sent_copies(imap_account, cfg) == 1
+
+
+def _sent_copies(account, cfg: Config) -> int:
+    folder = cfg.mailbox.sent_folder
+    if folder not in account.server.folders(account.user):
+        return 0
+    return len(account.server.uids(account.user, folder))
 
 
 def test_crash_after_record_before_send_sends_once(imap_account, smtp_server, tmp_path: Path, three_projects):

@@ -7,14 +7,19 @@ alerted to staff, and go out the next day), at most ``smtp.max_replies_per_poll`
 
 The Sent folder is looked at once for all the replies about to go (``resolve.look_in_sent``). Each reply:
 found there (or sent earlier in this stage with the same keys), it is stamped sent and not sent again →
-state ``sending`` (committed) → SMTP, the stored bytes as they are → a copy APPENDed to the Sent folder →
-state ``sent`` (committed). A temporary refusal (or an SMTP server that cannot be reached) leaves it queued
-with a growing delay (1, 2, 4 … minutes, at most two hours); a permanent refusal marks it ``failed`` for
-staff (``intake status``, the digest, an alert); a connection lost after the message went out marks it
-``unknown``, settled by the Sent folder at the next poll (``resolve``), never sent again blindly. A Sent
-folder that cannot be searched fails this step: the replies wait, queued (each with the reason), and new
-mail is recorded all the same. In a dry run nothing is sent: each reply that would go out is logged, and
-the throw-away store it was queued in is discarded after the poll.
+state ``sending`` (committed) → SMTP, the stored bytes as they are → state ``sent`` (committed, noting that
+its copy is on its way) → a copy APPENDed to the Sent folder → the note cleared (or the APPEND's failure
+kept in its place). The only moment a kill can make a reply go twice is between the server's acceptance and
+the ``sent`` commit (one SQLite write): the reply is ``sending``, the Sent folder has no copy, and the next
+poll sends it again.
+
+A temporary refusal (or an SMTP server that cannot be reached) leaves it queued with a growing delay (1, 2,
+4 … minutes, at most two hours); a permanent refusal marks it ``failed`` for staff (``intake status``, the
+digest, an alert); a connection lost after the message went out marks it ``unknown``, settled by the Sent
+folder at the next poll (``resolve``), never sent again blindly. A Sent folder that cannot be searched fails
+this step: the replies wait, queued (each with the reason), and new mail is recorded all the same. In a dry
+run nothing is sent: each reply that would go out is logged, and the throw-away store it was queued in is
+discarded after the poll.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ from intake.sentcopies import SentCopies
 from intake.store import OutboxItem, Store
 
 log = logging.getLogger("intake")
+
+
+COPY_PENDING = "sent; its copy was being added to"  # then the folder: kept when the APPEND never finished
 
 
 @dataclass(frozen=True)
@@ -164,9 +172,16 @@ def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, copies: SentCopies,
         return False
     copies.add(keys)  # gone out: a later reply of this stage with the same keys is not sent again
     failpoint("after_smtp_send")
-    no_copy = _keep_sent_copy(ctx, mb, item.rfc822)
-    failpoint("after_sent_copy")
-    ctx.store.set_reply_state(item.id, ReplyState.SENT, error=no_copy, count_attempt=True, queue=item.queue)
+    # Stamped sent the moment the server took it, before the Sent copy: a kill during the APPEND (an IMAP
+    # round trip, the disk write of the server) then leaves a reply known to be sent, not one sent again.
+    folder = ctx.cfg.mailbox.sent_folder
+    pending = f"{COPY_PENDING} {folder}" if folder else None
+    ctx.store.set_reply_state(item.id, ReplyState.SENT, error=pending, count_attempt=True, queue=item.queue)
+    failpoint("after_sent_stamp")
+    if folder and pending:
+        no_copy = _keep_sent_copy(ctx, mb, item.rfc822)
+        failpoint("after_sent_copy")
+        ctx.store.replace_reply_note(item.id, pending, no_copy, queue=item.queue)
     return True
 
 
