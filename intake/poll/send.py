@@ -8,10 +8,10 @@ alerted to staff, and go out the next day), at most ``smtp.max_replies_per_poll`
 The Sent folder is looked at once for all the replies about to go (``resolve.look_in_sent``). Each reply:
 found there (or sent earlier in this stage with the same keys), it is stamped sent and not sent again →
 state ``sending`` (committed) → SMTP, the stored bytes as they are → state ``sent`` (committed, noting that
-its copy is on its way) → a copy APPENDed to the Sent folder → the note cleared (or the APPEND's failure
-kept in its place). The only moment a kill can make a reply go twice is between the server's acceptance and
-the ``sent`` commit (one SQLite write): the reply is ``sending``, the Sent folder has no copy, and the next
-poll sends it again.
+its copy is on its way) → a copy APPENDed to the Sent folder (by ``CopyKeeper``'s thread, while the next
+reply goes out) → the note cleared (or the APPEND's failure kept in its place). The only moment a kill can
+make a reply go twice is between the server's acceptance and the ``sent`` commit (one SQLite write): the
+reply is ``sending``, the Sent folder has no copy, and the next poll sends it again.
 
 A temporary refusal (or an SMTP server that cannot be reached) leaves it queued with a growing delay (1, 2,
 4 … minutes, at most two hours); a permanent refusal marks it ``failed`` for staff (``intake status``, the
@@ -28,6 +28,8 @@ import email
 import email.policy
 import itertools
 import logging
+import queue
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -86,12 +88,69 @@ def send_queued(ctx: PollContext, mb: Mailbox) -> Sent:
     sent = failed = 0
     try:
         copies = _look_in_sent(ctx, mb, due)
-        for item in due:
-            ok = _send_one(ctx, mailer, mb, copies, item, now)
-            sent, failed = sent + ok, failed + (not ok)
+        keeper = CopyKeeper(ctx, mb)
+        try:
+            for item in due:
+                ok = _send_one(ctx, mailer, keeper, copies, item, now)
+                sent, failed = sent + ok, failed + (not ok)
+                keeper.settle()
+        finally:
+            keeper.close()
     finally:
         mailer.__exit__(None, None, None)
     return Sent(sent, failed)
+
+
+class CopyKeeper:
+    """APPENDs the Sent copies of the replies sent in one stage, in order, on a thread of its own, while the
+    next reply goes out over SMTP: the APPEND (an IMAP round trip and the server's disk write) is no longer
+    waited for reply by reply. Each reply is stamped sent before its copy is handed over, so this changes
+    nothing about what a kill can send twice. The mailbox connection is this thread's alone until ``close``
+    (the send loop does not use it). Each APPEND's outcome is written to its reply's note by ``settle`` and
+    ``close``, on the caller's thread (the store's connection stays on one thread)."""
+
+    def __init__(self, ctx: PollContext, mb: Mailbox) -> None:
+        self.ctx, self.mb = ctx, mb
+        self.folder = ctx.cfg.mailbox.sent_folder
+        self.todo: queue.Queue[tuple[OutboxItem, str] | None] = queue.Queue()
+        self.done: queue.Queue[tuple[OutboxItem, str, str | None]] = queue.Queue()
+        self.thread: threading.Thread | None = None
+
+    def keep(self, item: OutboxItem, pending: str) -> None:
+        """Hand over the copy of ``item``, stamped sent with the note ``pending``."""
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="sent-copies", daemon=True)
+            self.thread.start()
+        self.todo.put((item, pending))
+
+    def _run(self) -> None:
+        while (job := self.todo.get()) is not None:
+            item, pending = job
+            try:
+                self.mb.append(self.folder, item.rfc822)
+                note = None
+            except Exception as e:  # noqa: BLE001 - whatever the APPEND raised, the reply was sent all the same
+                log.warning("reply sent but no copy kept in %s: %s", self.folder, e)
+                note = f"sent, but no copy kept in {self.folder}: {e}"
+            failpoint("after_sent_copy")
+            self.done.put((item, pending, note))
+
+    def settle(self) -> None:
+        """Write the outcome of every APPEND finished so far to its reply."""
+        while True:
+            try:
+                item, pending, note = self.done.get_nowait()
+            except queue.Empty:
+                return
+            self.ctx.store.replace_reply_note(item.id, pending, note, queue=item.queue)
+
+    def close(self) -> None:
+        """Wait for the copies handed over, then settle them; the mailbox connection is the caller's again."""
+        if self.thread is not None:
+            self.todo.put(None)
+            self.thread.join()
+            self.thread = None
+        self.settle()
 
 
 def _look_in_sent(ctx: PollContext, mb: Mailbox, due: Sequence[OutboxItem]) -> SentCopies:
@@ -146,7 +205,7 @@ def _queued(store: Store) -> list[OutboxItem]:
     return [*store.outbox([ReplyState.QUEUED]), *store.notices([ReplyState.QUEUED])]
 
 
-def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, copies: SentCopies, item: OutboxItem,
+def _send_one(ctx: PollContext, mailer: Mailer, keeper: CopyKeeper, copies: SentCopies, item: OutboxItem,
               now: datetime) -> bool:
     keys = keys_of(item)
     if copies.holds(keys):
@@ -178,10 +237,8 @@ def _send_one(ctx: PollContext, mailer: Mailer, mb: Mailbox, copies: SentCopies,
     pending = f"{COPY_PENDING} {folder}" if folder else None
     ctx.store.set_reply_state(item.id, ReplyState.SENT, error=pending, count_attempt=True, queue=item.queue)
     failpoint("after_sent_stamp")
-    if folder and pending:
-        no_copy = _keep_sent_copy(ctx, mb, item.rfc822)
-        failpoint("after_sent_copy")
-        ctx.store.replace_reply_note(item.id, pending, no_copy, queue=item.queue)
+    if pending:
+        keeper.keep(item, pending)
     return True
 
 
@@ -190,20 +247,6 @@ def _defer(ctx: PollContext, item: OutboxItem, error: str, now: datetime) -> Non
     ctx.store.set_reply_state(item.id, ReplyState.QUEUED, error=error, count_attempt=True,
                               next_attempt_at=now + retry_delay(attempts), queue=item.queue)
     log.warning("reply deferred (attempt %d): %s", attempts, error)
-
-
-def _keep_sent_copy(ctx: PollContext, mb: Mailbox, raw: bytes) -> str | None:
-    """APPEND the sent reply to the Sent folder (what later proves it went out); the reason when it failed,
-    kept on the reply (it is sent all the same)."""
-    folder = ctx.cfg.mailbox.sent_folder
-    if not folder:
-        return None
-    try:
-        mb.append(folder, raw)
-    except MailboxError as e:
-        log.warning("reply sent but no copy kept in %s: %s", folder, e)
-        return f"sent, but no copy kept in {folder}: {e}"
-    return None
 
 
 def _subject(item: OutboxItem) -> str:
