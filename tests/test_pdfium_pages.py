@@ -94,17 +94,21 @@ def _rotated_form() -> bytes:
 def test_a_rotated_page_is_left_to_pdfplumber():
     """A page with /Rotate is not read through PDFium (its coordinates would need turning): the form reader
     gives exactly pdfplumber's items for it."""
-    data = _rotated_form()
+    ours, theirs = _read_by_pdfplumber(_rotated_form(), "旋转.pdf")
+    assert ours == theirs and any("旋转页面项目" in str(i) for i in ours[0])
+
+
+def _read_by_pdfplumber(data: bytes, name: str) -> tuple[tuple, tuple]:
+    """(the form reader's items for page 1, pdfplumber's own), after checking PDFium's reader refuses it."""
     doc = pdfium_pages.Document(data)
     try:
         with pytest.raises(pdfium_pages.Unsupported):
             pdfium_pages.sheet(doc.page(0), 60_000)
-        ours = _page_items(doc.page(0), data, 0, "旋转.pdf")
+        ours = _page_items(doc.page(0), data, 0, name)
     finally:
         doc.close()
     with pdfplumber.open(io.BytesIO(data)) as pdf:
-        theirs = _items(pdf.pages[0])
-    assert ours == theirs and any("旋转页面项目" in str(i) for i in ours[0])
+        return ours, _items(pdf.pages[0])
 
 
 def test_a_page_with_too_many_characters_is_refused_by_count():
@@ -175,13 +179,5 @@ def test_slanted_characters_are_left_to_pdfplumber():
     c.drawString(60, 760, "项目名称：斜体项目")
     c.showPage()
     c.save()
-    data = buf.getvalue()
-    doc = pdfium_pages.Document(data)
-    try:
-        with pytest.raises(pdfium_pages.Unsupported):
-            pdfium_pages.sheet(doc.page(0), 60_000)
-        ours = _page_items(doc.page(0), data, 0, "斜体.pdf")
-    finally:
-        doc.close()
-    with pdfplumber.open(io.BytesIO(data)) as pdf:
-        assert ours == _items(pdf.pages[0])
+    ours, theirs = _read_by_pdfplumber(buf.getvalue(), "斜体.pdf")
+    assert ours == theirs and any("斜体项目" in str(i) for i in ours[0])
