@@ -56,6 +56,7 @@ AGENCY_CODE = "机构统一社会信用代码"
 OCR_ENABLED = True  # tests turn OCR off here to pin down the behaviour without the ``ocr`` extra
 OCR_SOURCE, SCAN_OCR_PAGES = "ocr", 10  # a scan's fields are read by OCR from its first pages at most
 OCR_BUDGET = 20.0  # seconds of OCR per scan; the parser child's own limit is the hard one
+TOO_MANY_CHARS = "PDF 页面内容异常（文字过多），无法读取"
 SCANNED_REASON = ("申报书 PDF 没有文字层（是扫描件或图片），无法自动读取；"
                   "请发送由 Word 直接导出的 PDF，不要扫描")
 
@@ -483,39 +484,33 @@ def _pdf_pages(
     read through PDFium (``parsers.pdfium_pages``); a page it does not read as pdfplumber would (rotated,
     text not upright) is read by pdfplumber.
     """
-    from parsers.pdfium_pages import Document
+    from parsers.pdfium_pages import borrowed
 
     if b"%%EOF" not in data[-4096:]:  # Acrobat wants it in the last 1 KB; a cut-off mail part lacks it
         raise ParseError(filename, "PDF 文件不完整（可能在传输中被截断），请重新发送完整的文件")
     started = time.monotonic()
     try:
-        pdf = shared if shared is not None else Document(data)
-    except Exception as e:
-        raise _pdf_error(filename, data, e) from e
-    try:
-        if not len(pdf):
-            raise ParseError(filename, "PDF 文件没有页面，可能已损坏")
-        text_seen = images_seen = False
-        for number in range(min(len(pdf), MAX_PAGES)):
-            if time.monotonic() - started > TIME_BUDGET:
-                raise ParseError(filename, "PDF 文件结构异常，读取超时，请重新导出后发送")
-            page = pdf.page(number)
-            items, images = _head_items(page) if light() else _page_items(page, data, number, filename)
-            text_seen, images_seen = text_seen or bool(items), images_seen or images
-            if not text_seen and number + 1 >= SCAN_PAGES:
-                break
-            yield items
-        if not text_seen and images_seen:
-            raise ScannedFormError(filename, SCANNED_REASON)
-        if not text_seen:
-            raise ParseError(filename, "PDF 文件中没有可读取的文字，可能已损坏，请重新导出后发送")
+        with borrowed(data, shared) as pdf:
+            if not len(pdf):
+                raise ParseError(filename, "PDF 文件没有页面，可能已损坏")
+            text_seen = images_seen = False
+            for number in range(min(len(pdf), MAX_PAGES)):
+                if time.monotonic() - started > TIME_BUDGET:
+                    raise ParseError(filename, "PDF 文件结构异常，读取超时，请重新导出后发送")
+                page = pdf.page(number)
+                items, images = _head_items(page) if light() else _page_items(page, data, number, filename)
+                text_seen, images_seen = text_seen or bool(items), images_seen or images
+                if not text_seen and number + 1 >= SCAN_PAGES:
+                    break
+                yield items
+            if not text_seen and images_seen:
+                raise ScannedFormError(filename, SCANNED_REASON)
+            if not text_seen:
+                raise ParseError(filename, "PDF 文件中没有可读取的文字，可能已损坏，请重新导出后发送")
     except ParseError:
         raise
-    except Exception as e:
+    except Exception as e:  # PDFium cannot open it (encrypted, damaged) or a page breaks the reader
         raise _pdf_error(filename, data, e) from e
-    finally:
-        if pdf is not shared:
-            pdf.close()
 
 
 def _page_items(page: Any, data: bytes, number: int, filename: str) -> tuple[list[Item], bool]:
@@ -525,7 +520,7 @@ def _page_items(page: Any, data: bytes, number: int, filename: str) -> tuple[lis
     try:
         sheet = pdfium_pages.sheet(page, MAX_PAGE_CHARS)
     except pdfium_pages.TooManyChars:
-        raise ParseError(filename, "PDF 页面内容异常（文字过多），无法读取") from None
+        raise ParseError(filename, TOO_MANY_CHARS) from None
     except pdfium_pages.Unsupported:
         return _plumber_page_items(data, number, filename)
     return _items(sheet)
@@ -538,7 +533,7 @@ def _plumber_page_items(data: bytes, number: int, filename: str) -> tuple[list[I
     with pdfplumber.open(io.BytesIO(data)) as pdf:
         page = pdf.pages[number]
         if len(page.chars) > MAX_PAGE_CHARS:
-            raise ParseError(filename, "PDF 页面内容异常（文字过多），无法读取")
+            raise ParseError(filename, TOO_MANY_CHARS)
         return _items(page)
 
 

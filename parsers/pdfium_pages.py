@@ -3,7 +3,7 @@ without pdfminer's interpreter.
 
 pdfplumber reads a page by running pdfminer's content-stream interpreter in Python and turning every
 character and path into a dictionary (about 15 ms for a page of a form); PDFium does the same work in C
-(about 2 ms). ``page_objects`` gives the same dictionaries pdfplumber would (``char``, ``rect``, ``line``,
+(about 2 ms). ``sheet`` gives the same dictionaries pdfplumber would (``char``, ``rect``, ``line``,
 ``curve``, ``image``), in pdfplumber's coordinates (``top`` from the top of the MediaBox), and ``Sheet``
 lets pdfplumber's own ``find_tables`` and ``extract_text_lines`` run on them, so a form's tables and lines
 are found by the same rules as before. What differs is measured, not assumed: a character's box is
@@ -20,6 +20,7 @@ it with pdfplumber.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 from collections.abc import Iterator
 from typing import Any
@@ -65,11 +66,10 @@ class Document:
 
     def __init__(self, data: bytes) -> None:
         self.pdf = pdfium.PdfDocument(data)
-        self.count = len(self.pdf)
         self._pages: dict[int, pdfium.PdfPage] = {}
 
     def __len__(self) -> int:
-        return self.count
+        return len(self.pdf)
 
     def page(self, number: int) -> pdfium.PdfPage:
         if number not in self._pages:
@@ -81,6 +81,20 @@ class Document:
             page.close()
         self._pages.clear()
         self.pdf.close()
+
+
+@contextlib.contextmanager
+def borrowed(data: bytes, shared: Document | None) -> Iterator[Document]:
+    """``shared`` when a caller opened the file already (it closes it), else ``data`` opened here and closed
+    on leaving; raises what PDFium raises on a file it cannot open."""
+    if shared is not None:
+        yield shared
+        return
+    document = Document(data)
+    try:
+        yield document
+    finally:
+        document.close()
 
 
 def open_document(data: bytes) -> Document | None:

@@ -134,20 +134,16 @@ def _is_seal(mask: Any, box: tuple[int, int, int, int], dpi: float) -> bool:
 
 def _pdf_pages(data: bytes, shared: Any = None) -> Any:
     """Each page's image; a page that can show no colour at all (``_only_gray``) is not rendered (``None``)."""
-    from parsers.pdfium_pages import Document
+    from parsers.pdfium_pages import borrowed
 
-    pdf = shared if shared is not None else Document(data)
     plain = not any(key in data for key in _COLOURED_KEYS)
-    try:
+    with borrowed(data, shared) as pdf:
         for i in range(min(len(pdf), MAX_PAGES)):
             page = pdf.page(i)
             if plain and _only_gray(page):
                 yield None
             else:
                 yield page.render(scale=DPI / 72, rev_byteorder=True).to_numpy()[..., :3]
-    finally:
-        if pdf is not shared:
-            pdf.close()
 
 
 # Where pdfium cannot tell a colour from the page objects: a pattern or shading paints colours its
