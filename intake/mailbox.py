@@ -28,7 +28,7 @@ from imap_tools.utils import encode_folder
 from intake.config import MailboxConfig
 from intake.errors import MailboxError
 from intake.fetchparse import FetchParseError, fetch_items
-from intake.sentcopies import ReplyKeys, SentCopies, text, usable
+from intake.sentcopies import ReplyKeys, usable
 from intake.tls import describe_tls_error, verified_context
 
 log = logging.getLogger(__name__)
@@ -379,18 +379,6 @@ class Mailbox:
             self._folders_made.discard(folder)
             raise MailboxError(f"IMAP APPEND to {folder!r} failed: {_reason(e)}") from e
 
-    def find_replies(self, folder: str, message_id: str | None = None, in_reply_to: str | None = None,
-                     outcome: str | None = None) -> bool:
-        """Whether ``folder`` holds a message with Message-ID ``message_id``, or one answering
-        ``in_reply_to`` with header ``X-Intake-Outcome: outcome`` (both given), each value compared whole
-        (``intake.sentcopies``). The current folder is selected again afterwards. A folder that does not
-        exist, or empty values, find nothing. The poll asks once per stage for all its replies
-        (``reply_headers``); this is the same question for one."""
-        keys = ReplyKeys(text(message_id or ""), text(in_reply_to or ""), text(outcome or ""))
-        copies = SentCopies([keys])
-        self.reply_headers(folder, [keys], copies.add_headers)
-        return copies.holds(keys)
-
     def reply_headers(self, folder: str, replies: Sequence[ReplyKeys], each: Callable[[bytes], None]) -> int:
         """Pass ``each`` the header fields ``sentcopies.FIELDS`` of every message in ``folder`` that the
         server's SEARCH finds for one of ``replies`` (by Message-ID, or by In-Reply-To and X-Intake-Outcome):
@@ -409,12 +397,9 @@ class Mailbox:
         try:
             self.select(folder, readonly=True)
             uids = sorted(self._matching(keys))
-            for batch in _chunks(uids, HEADERS_PER_FETCH):
-                for items in self._fetch(batch, f"(UID BODY.PEEK[HEADER.FIELDS {SENT_FIELDS}]"
-                                                f"<0.{HEADER_FIELDS_BYTES}>)").values():
-                    block = next((v for k, v in items.items() if k.startswith("BODY[")), None)
-                    if isinstance(block, bytes):
-                        each(block)
+            for _, block in self._sections(uids, f"HEADER.FIELDS {SENT_FIELDS}", HEADER_FIELDS_BYTES,
+                                           HEADERS_PER_FETCH):
+                each(block)
             return len(uids)
         finally:
             if current:
@@ -463,13 +448,16 @@ class Mailbox:
     def headers(self, uids: Sequence[int], limit: int = 1024 * 1024) -> dict[int, bytes]:
         """The header block of each UID (``BODY.PEEK[HEADER]``, at most ``limit`` bytes each, not marked seen):
         enough to know the sender of a message too big to fetch whole."""
-        out: dict[int, bytes] = {}
-        for batch in _chunks(uids, 50):
-            for uid, items in self._fetch(batch, f"(UID BODY.PEEK[HEADER]<0.{limit}>)").items():
-                header = next((v for k, v in items.items() if k.startswith("BODY[")), None)
-                if isinstance(header, bytes):
-                    out[uid] = header
-        return out
+        return dict(self._sections(uids, "HEADER", limit, 50))
+
+    def _sections(self, uids: Sequence[int], section: str, limit: int, per_fetch: int) -> Iterator[tuple[int, bytes]]:
+        """(UID, bytes) of body ``section`` (``BODY.PEEK``: not marked seen), at most ``limit`` bytes each,
+        ``per_fetch`` UIDs a command; a UID the server answers without it is left out."""
+        for batch in _chunks(uids, per_fetch):
+            for uid, items in self._fetch(batch, f"(UID BODY.PEEK[{section}]<0.{limit}>)").items():
+                block = next((v for k, v in items.items() if k.startswith("BODY[")), None)
+                if isinstance(block, bytes):
+                    yield uid, block
 
 
 def _search_keys(replies: Sequence[ReplyKeys]) -> list[list[tuple[str, str]]]:
