@@ -132,16 +132,19 @@ class CopyKeeper:
             except Exception as e:  # noqa: BLE001 - whatever the APPEND raised, the reply was sent all the same
                 log.warning("reply sent but no copy kept in %s: %s", self.folder, e)
                 note = f"sent, but no copy kept in {self.folder}: {e}"
-            failpoint("after_sent_copy")
             self.done.put((item, pending, note))
 
     def settle(self) -> None:
-        """Write the outcome of every APPEND finished so far to its reply."""
+        """Write the outcome of every APPEND finished so far to its reply. Called between two replies (no
+        reply is then between its SMTP transaction and its stamp), which is where the crash tests stop the
+        process once a copy is kept (failpoint ``after_sent_copy``): a failpoint on the thread would stop the
+        send loop at a moment of its own, not one a test can name."""
         while True:
             try:
                 item, pending, note = self.done.get_nowait()
             except queue.Empty:
                 return
+            failpoint("after_sent_copy")
             self.ctx.store.replace_reply_note(item.id, pending, note, queue=item.queue)
 
     def close(self) -> None:
